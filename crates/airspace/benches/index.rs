@@ -1,0 +1,185 @@
+//! Index and pair-test benchmarks on realistic traffic: 1–5 km circles and
+//! polygons spread over a ~200 × 200 km region and a 24 h window, 1 h each.
+//!
+//! `cargo bench -p airspace --bench index -- --quick`
+//!
+//! Each index size is built once (bulk load, timed and printed), then:
+//! - `insert`: a new entity into the index of that size (the inserted
+//!   entities are removed again outside the timed section, so the size
+//!   stays put);
+//! - `replace`: re-inserting an existing key with a new volume (remove +
+//!   insert: the common update);
+//! - `query`: a random volume of the same kind, exact results.
+use airspace::{AltitudeRange, Footprint, Index, LatLng, PreparedFootprint, TimeRange, Volume4D};
+use chrono::{DateTime, Duration, Utc};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+
+const CENTER: LatLng = LatLng {
+    lat: 47.0,
+    lng: 8.0,
+};
+/// Half the side of the region, in metres.
+const HALF_SIDE_M: f64 = 100_000.0;
+const DAY_S: i64 = 86_400;
+
+fn epoch() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(1_750_000_000, 0).unwrap()
+}
+
+/// Offsets in metres to a point, locally flat: vertex placement needs to be
+/// plausible, not geodesically exact.
+fn offset(c: LatLng, east: f64, north: f64) -> LatLng {
+    let m_per_deg = 111_320.0;
+    LatLng {
+        lat: c.lat + north / m_per_deg,
+        lng: c.lng + east / (m_per_deg * c.lat.to_radians().cos()),
+    }
+}
+
+fn footprint(rng: &mut StdRng) -> Footprint {
+    let c = offset(
+        CENTER,
+        rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
+        rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
+    );
+    // 1–5 km across.
+    let radius = rng.gen_range(500.0..2_500.0);
+    if rng.gen_bool(0.5) {
+        Footprint::Circle {
+            center: c,
+            radius_m: radius,
+        }
+    } else {
+        let n = rng.gen_range(4..9);
+        let a0 = rng.gen_range(0.0..std::f64::consts::TAU);
+        let vertices = (0..n)
+            .map(|k| {
+                let a = a0 + std::f64::consts::TAU * k as f64 / n as f64;
+                let r = radius * rng.gen_range(0.6..1.0);
+                offset(c, r * a.cos(), r * a.sin())
+            })
+            .collect();
+        Footprint::Polygon { vertices }
+    }
+}
+
+fn volume(rng: &mut StdRng) -> Volume4D {
+    let start = epoch() + Duration::seconds(rng.gen_range(0..DAY_S));
+    let lower = rng.gen_range(0.0..300.0);
+    Volume4D {
+        footprint: footprint(rng),
+        altitude: AltitudeRange {
+            lower_m: lower,
+            upper_m: lower + rng.gen_range(50.0..150.0),
+        },
+        time: TimeRange::new(start, start + Duration::hours(1)),
+    }
+}
+
+fn bench_pairs(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(1);
+    let circle = |lat: f64, lng: f64, r: f64| Footprint::Circle {
+        center: LatLng { lat, lng },
+        radius_m: r,
+    };
+    let hexagon = |c: LatLng, r: f64| Footprint::Polygon {
+        vertices: (0..6)
+            .map(|k| {
+                let a = std::f64::consts::TAU * k as f64 / 6.0;
+                offset(c, r * a.cos(), r * a.sin())
+            })
+            .collect(),
+    };
+    // Overlapping pairs, the expensive outcome (no early cap rejection).
+    let a_c = circle(47.0, 8.0, 2_000.0);
+    let b_c = circle(47.01, 8.02, 1_500.0);
+    let a_p = hexagon(CENTER, 2_000.0);
+    let b_p = hexagon(offset(CENTER, 1_500.0, 800.0), 1_500.0);
+    let mut g = c.benchmark_group("pair");
+    g.sample_size(30);
+    for (name, a, b) in [
+        ("circle-circle", &a_c, &b_c),
+        ("polygon-polygon", &a_p, &b_p),
+        ("polygon-circle", &a_p, &b_c),
+    ] {
+        g.bench_function(format!("{name}/unprepared"), |bench| {
+            bench.iter(|| black_box(a).intersects(black_box(b)))
+        });
+        let (pa, pb) = (PreparedFootprint::new(a), PreparedFootprint::new(b));
+        g.bench_function(format!("{name}/prepared"), |bench| {
+            bench.iter(|| black_box(&pa).intersects(black_box(&pb)))
+        });
+    }
+    // Random realistic pairs, mostly far apart.
+    let pool: Vec<Footprint> = (0..1024).map(|_| footprint(&mut rng)).collect();
+    let mut k = 0usize;
+    g.bench_function("random/unprepared", |bench| {
+        bench.iter(|| {
+            k = (k + 1) % 1023;
+            black_box(pool[k].intersects(&pool[k + 1]))
+        })
+    });
+    g.finish();
+}
+
+fn bench_index(c: &mut Criterion) {
+    let mut g = c.benchmark_group("index");
+    g.sample_size(10);
+    g.warm_up_time(std::time::Duration::from_millis(500));
+    g.measurement_time(std::time::Duration::from_secs(3));
+    for &n in &[10_000u64, 100_000, 1_000_000] {
+        let mut rng = StdRng::seed_from_u64(n);
+        let entries: Vec<(u64, Vec<Volume4D>)> =
+            (0..n).map(|k| (k, vec![volume(&mut rng)])).collect();
+        let built = Instant::now();
+        let mut idx = Index::from_entries(entries);
+        let build_s = built.elapsed().as_secs_f64();
+        let queries: Vec<Volume4D> = (0..4096).map(|_| volume(&mut rng)).collect();
+        let pool: Vec<Volume4D> = (0..4096).map(|_| volume(&mut rng)).collect();
+        let hits: usize = queries.iter().map(|q| idx.query(q).len()).sum();
+        println!(
+            "index n={n}: bulk load {build_s:.2} s ({:.2} µs/entity), mean {:.2} hits/query",
+            build_s * 1e6 / n as f64,
+            hits as f64 / queries.len() as f64
+        );
+
+        let mut next_key = n;
+        g.bench_with_input(BenchmarkId::new("insert", n), &n, |bench, _| {
+            bench.iter_custom(|iters| {
+                let first = next_key;
+                let start = Instant::now();
+                for i in 0..iters {
+                    idx.insert(next_key, vec![pool[(i % 4096) as usize].clone()]);
+                    next_key += 1;
+                }
+                let elapsed = start.elapsed();
+                for k in first..next_key {
+                    idx.remove(k);
+                }
+                elapsed
+            })
+        });
+        let mut i = 0usize;
+        g.bench_with_input(BenchmarkId::new("replace", n), &n, |bench, _| {
+            bench.iter(|| {
+                i += 1;
+                idx.insert((i as u64 * 7919) % n, vec![pool[i % 4096].clone()]);
+            })
+        });
+        let mut j = 0usize;
+        g.bench_with_input(BenchmarkId::new("query", n), &n, |bench, _| {
+            bench.iter(|| {
+                j = (j + 1) % 4096;
+                black_box(idx.query(&queries[j]))
+            })
+        });
+        drop(idx);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_pairs, bench_index);
+criterion_main!(benches);

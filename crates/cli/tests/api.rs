@@ -1,0 +1,335 @@
+//! Black-box tests of the F3548-21 DSS API against the real binary.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+const OIR: &str = "/dss/v1/operational_intent_references";
+
+#[test]
+fn walkthrough_conflict_key_query_subscription() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &[SC]);
+    let bravo = s.token("bravo", &[SC]);
+
+    // Alpha declares.
+    let a_id = new_id();
+    let (st, a) = s.call(
+        "PUT",
+        &format!("{OIR}/{a_id}"),
+        Some(&alpha),
+        Some(&intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![])),
+    );
+    assert_eq!(st, 201, "{a}");
+    let a_ref = &a["operational_intent_reference"];
+    assert_eq!(a_ref["id"], a_id);
+    assert_eq!(a_ref["manager"], "alpha");
+    assert_eq!(a_ref["version"], 1);
+    assert_eq!(a_ref["state"], "Accepted");
+    let a_ovn = a_ref["ovn"].as_str().unwrap().to_string();
+    assert!(a_ovn.len() >= 16);
+
+    // Bravo's intersecting declaration without the key: 409 naming alpha's intent.
+    let b_id = new_id();
+    let b_body = intent_body(vec![volume(46.005, 7.0, 0.01, 20, 80)], vec![]);
+    let (st, conflict) = s.call("PUT", &format!("{OIR}/{b_id}"), Some(&bravo), Some(&b_body));
+    assert_eq!(st, 409, "{conflict}");
+    let missing = conflict["missing_operational_intents"].as_array().unwrap();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0]["id"], a_id);
+    assert_eq!(missing[0]["manager"], "alpha");
+    // Bravo must ask alpha for the OVN: the DSS does not reveal it.
+    assert_ne!(missing[0]["ovn"], a_ovn);
+    // Nothing of the refused write was stored.
+    let (st, _) = s.call("GET", &format!("{OIR}/{b_id}"), Some(&bravo), None);
+    assert_eq!(st, 404);
+
+    // Querying the area shows alpha's intent, without its OVN.
+    let (st, q) = s.call(
+        "POST",
+        &format!("{OIR}/query"),
+        Some(&bravo),
+        Some(&json!({"area_of_interest": volume(46.0, 7.0, 0.05, 0, 120)})),
+    );
+    assert_eq!(st, 200, "{q}");
+    let found = q["operational_intent_references"].as_array().unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["ovn"], "Available from USS");
+
+    // With the key, bravo's declaration is accepted; alpha's implicit
+    // subscription is among the subscribers, with its next notification index.
+    let b_body = intent_body(vec![volume(46.005, 7.0, 0.01, 20, 80)], vec![a_ovn.clone()]);
+    let (st, b) = s.call("PUT", &format!("{OIR}/{b_id}"), Some(&bravo), Some(&b_body));
+    assert_eq!(st, 201, "{b}");
+    let a_sub = a_ref["subscription_id"].as_str().unwrap();
+    let subs = b["subscribers"].as_array().unwrap();
+    let idx: Vec<u64> = subs
+        .iter()
+        .flat_map(|s| s["subscriptions"].as_array().unwrap().iter())
+        .filter(|x| x["subscription_id"] == a_sub)
+        .map(|x| x["notification_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(idx, vec![2], "{b}");
+
+    // An explicit subscription over the area starts at index 0 and lists both intents.
+    let sub_id = new_id();
+    let now = chrono::Utc::now();
+    let (st, sub) = s.call(
+        "PUT",
+        &format!("/dss/v1/subscriptions/{sub_id}"),
+        Some(&alpha),
+        Some(&json!({
+            "extents": {
+                "volume": {"outline_circle": {"center": {"lat": 46.0, "lng": 7.0}, "radius": {"value": 5000, "units": "M"}},
+                           "altitude_lower": {"value": 0, "reference": "W84", "units": "M"},
+                           "altitude_upper": {"value": 1000, "reference": "W84", "units": "M"}},
+                "time_start": {"value": iso(now), "format": "RFC3339"},
+                "time_end": {"value": iso(now + chrono::Duration::hours(2)), "format": "RFC3339"}
+            },
+            "uss_base_url": "https://uss.example/alpha",
+            "notify_for_operational_intents": true,
+            "notify_for_constraints": false
+        })),
+    );
+    assert_eq!(st, 200, "{sub}");
+    assert_eq!(sub["subscription"]["notification_index"], 0);
+    assert_eq!(
+        sub["operational_intent_references"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Bravo deletes its intent: the explicit subscription is told (index 1).
+    let b_ovn = b["operational_intent_reference"]["ovn"].as_str().unwrap();
+    let (st, del) = s.call(
+        "DELETE",
+        &format!("{OIR}/{b_id}/{b_ovn}"),
+        Some(&bravo),
+        None,
+    );
+    assert_eq!(st, 200, "{del}");
+    let got: Vec<u64> = del["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["subscriptions"].as_array().unwrap().iter())
+        .filter(|x| x["subscription_id"] == sub_id.as_str())
+        .map(|x| x["notification_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, vec![1], "{del}");
+}
+
+#[test]
+fn authentication_401_and_403() {
+    let s = Server::start();
+    let body = json!({"area_of_interest": volume(46.0, 7.0, 0.01, 0, 60)});
+    let path = format!("{OIR}/query");
+    let (st, v) = s.call("POST", &path, None, Some(&body));
+    assert_eq!(st, 401);
+    assert!(v["message"].is_string());
+    let (st, v) = s.call("POST", &path, Some("not.a.jwt"), Some(&body));
+    assert_eq!(st, 401, "{v}");
+    // A valid token without the endpoint's scope.
+    let cm = s.token("alpha", &[CM]);
+    let (st, v) = s.call("POST", &path, Some(&cm), Some(&body));
+    assert_eq!(st, 403, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("scope"));
+}
+
+#[test]
+fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &[SC]);
+    let id = new_id();
+    let path = format!("{OIR}/{id}");
+
+    let mut body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    body["extents"][0]["volume"]["outline_polygon"]["vertices"][2]["lat"] = json!(91.0);
+    let (st, v) = s.call("PUT", &path, Some(&alpha), Some(&body));
+    assert_eq!(st, 400, "{v}");
+    let m = v["message"].as_str().unwrap();
+    assert!(
+        m.contains("extents[0].volume.outline_polygon.vertices[2].lat"),
+        "{m}"
+    );
+
+    let mut body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    body["extents"][0]["volume"]["altitude_lower"]["units"] = json!("FT");
+    let (st, v) = s.call("PUT", &path, Some(&alpha), Some(&body));
+    assert_eq!(st, 400);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("altitude_lower.units"),
+        "{v}"
+    );
+
+    let mut body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    body["extents"][0]["time_start"]["value"] = json!("yesterday");
+    let (st, v) = s.call("PUT", &path, Some(&alpha), Some(&body));
+    assert_eq!(st, 400);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("extents[0].time_start"),
+        "{v}"
+    );
+
+    // Wrong JSON type: the path of the field is named.
+    let mut body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    body["extents"][0]["volume"]["altitude_upper"]["value"] = json!("high");
+    let (st, v) = s.call("PUT", &path, Some(&alpha), Some(&body));
+    assert_eq!(st, 400);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("extents[0].volume.altitude_upper.value"),
+        "{v}"
+    );
+
+    // Too large an area (a 1°x1° box, ~8,000 km² at 46°N).
+    let body = intent_body(vec![volume(46.0, 7.0, 0.5, 10, 70)], vec![]);
+    let (st, v) = s.call("PUT", &path, Some(&alpha), Some(&body));
+    assert_eq!(st, 400, "{v}");
+
+    // Not JSON at all, and a bad id.
+    let (st, v) = s.raw("PUT", &path, &alpha, b"{not json".to_vec());
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = s.call("GET", &format!("{OIR}/not-a-uuid"), Some(&alpha), None);
+    assert_eq!(st, 400, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("entityid"));
+
+    // Creating as Ended is refused.
+    let mut body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    body["state"] = json!("Ended");
+    let (st, _) = s.call("PUT", &path, Some(&alpha), Some(&body));
+    assert_eq!(st, 400);
+
+    // Nothing of all that was stored.
+    let (st, _) = s.call("GET", &path, Some(&alpha), None);
+    assert_eq!(st, 404);
+}
+
+#[test]
+fn body_over_the_limit_is_413() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &[SC]);
+    let big = vec![b' '; 2 << 20];
+    let (st, v) = s.raw("POST", &format!("{OIR}/query"), &alpha, big);
+    assert_eq!(st, 413, "{v}");
+    assert!(v["message"].is_string());
+}
+
+#[test]
+fn unknown_fields_are_accepted() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &[SC]);
+    let mut body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    body["old_version"] = json!(0);
+    body["something_new"] = json!({"x": 1});
+    let (st, v) = s.call(
+        "PUT",
+        &format!("{OIR}/{}", new_id()),
+        Some(&alpha),
+        Some(&body),
+    );
+    assert_eq!(st, 201, "{v}");
+}
+
+#[test]
+fn everything_acknowledged_survives_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &[]);
+    let alpha = s.token("alpha", &[SC]);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let id = new_id();
+        let body = intent_body(
+            vec![volume(46.0 + i as f64 * 0.05, 7.0, 0.01, 10, 70)],
+            vec![],
+        );
+        let (st, v) = s.call("PUT", &format!("{OIR}/{id}"), Some(&alpha), Some(&body));
+        assert_eq!(st, 201, "{v}");
+        ids.push((id, v["operational_intent_reference"].clone()));
+    }
+    // SIGKILL: no chance to flush anything that was not already durable.
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    drop(s);
+    let s = Server::start_in(tmp.path(), &[]);
+    for (id, before) in &ids {
+        let (st, v) = s.call("GET", &format!("{OIR}/{id}"), Some(&alpha), None);
+        assert_eq!(st, 200);
+        assert_eq!(&v["operational_intent_reference"], before);
+    }
+}
+
+#[test]
+fn availability_and_reports() {
+    let s = Server::start();
+    let aa = s.token("arbiter", &[AA]);
+    let (st, v) = s.call("GET", "/dss/v1/uss_availability/uss9", Some(&aa), None);
+    assert_eq!(st, 200);
+    assert_eq!(v["status"]["availability"], "Unknown");
+    assert_eq!(v["version"], "");
+    let (st, v) = s.call(
+        "PUT",
+        "/dss/v1/uss_availability/uss9",
+        Some(&aa),
+        Some(&json!({"old_version": "", "availability": "Down"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let version = v["version"].as_str().unwrap().to_string();
+    let (st, _) = s.call(
+        "PUT",
+        "/dss/v1/uss_availability/uss9",
+        Some(&aa),
+        Some(&json!({"old_version": "stale", "availability": "Normal"})),
+    );
+    assert_eq!(st, 409);
+    let (st, v) = s.call(
+        "PUT",
+        "/dss/v1/uss_availability/uss9",
+        Some(&aa),
+        Some(&json!({"old_version": version, "availability": "Normal"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["status"]["availability"], "Normal");
+
+    let sc = s.token("alpha", &[SC]);
+    let (st, v) = s.call(
+        "POST",
+        "/dss/v1/reports",
+        Some(&sc),
+        Some(&json!({"exchange": {"url": "https://x", "method": "GET", "recorder_role": "Client",
+                                  "request_time": {"value": "2030-01-01T00:00:00Z", "format": "RFC3339"},
+                                  "request_source": "test"}})),
+    );
+    assert_eq!(st, 201, "{v}");
+    assert!(v["report_id"].is_string());
+}
+
+#[test]
+fn health_and_metrics() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &[SC]);
+    let _ = s.call("GET", &format!("{OIR}/{}", new_id()), Some(&alpha), None);
+    let (st, _) = s.call("GET", "/healthy", None, None);
+    assert_eq!(st, 200);
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(text.contains("http_request_duration_seconds"));
+    assert!(text.contains(r#"status="404""#));
+}

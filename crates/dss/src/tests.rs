@@ -1,0 +1,361 @@
+//! Rule tests on the pure state machine: no server, no store.
+
+use super::*;
+use airspace::{AltitudeRange, Footprint, LatLng, TimeRange, Volume4D};
+use chrono::{TimeZone, Utc};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
+}
+
+fn caller(m: &str) -> Caller {
+    Caller {
+        manager: m.into(),
+        conformance_monitoring: false,
+    }
+}
+
+/// A square of `half` degrees around (lat, lng), 0–120 m, from +10 min for 1 h.
+fn vol(lat: f64, lng: f64, half: f64) -> Volume4D {
+    Volume4D {
+        footprint: Footprint::Polygon {
+            vertices: vec![
+                LatLng {
+                    lat: lat - half,
+                    lng: lng - half,
+                },
+                LatLng {
+                    lat: lat - half,
+                    lng: lng + half,
+                },
+                LatLng {
+                    lat: lat + half,
+                    lng: lng + half,
+                },
+                LatLng {
+                    lat: lat + half,
+                    lng: lng - half,
+                },
+            ],
+        },
+        altitude: AltitudeRange {
+            lower_m: 0.0,
+            upper_m: 120.0,
+        },
+        time: TimeRange::new(t0() + Duration::minutes(10), t0() + Duration::minutes(70)),
+    }
+}
+
+fn put(id: u128, extents: Vec<Volume4D>, key: Vec<Ovn>) -> PutOperationalIntent {
+    PutOperationalIntent {
+        id: Uuid::from_u128(id),
+        ovn: None,
+        extents,
+        key,
+        state: OperationalIntentState::Accepted,
+        uss_base_url: "https://uss.example".into(),
+        subscription: SubscriptionChoice::Implicit {
+            uss_base_url: "https://uss.example".into(),
+            notify_for_constraints: false,
+        },
+    }
+}
+
+fn dss() -> Dss {
+    Dss::new(Config::default(), [7; 32])
+}
+
+#[test]
+fn intersecting_intent_needs_the_others_ovn_in_its_key() {
+    let mut d = dss();
+    let a = d
+        .put_intent(
+            &caller("alpha"),
+            t0(),
+            put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap()
+        .value
+        .intent;
+    let err = d
+        .put_intent(
+            &caller("bravo"),
+            t0(),
+            put(2, vec![vol(46.005, 7.0, 0.01)], vec![]),
+        )
+        .unwrap_err();
+    match err {
+        DssError::MissingOvns {
+            operational_intents,
+            constraints,
+        } => {
+            assert_eq!(operational_intents.len(), 1);
+            assert_eq!(operational_intents[0].id, a.id);
+            assert!(constraints.is_empty());
+        }
+        other => panic!("expected MissingOvns, got {other:?}"),
+    }
+    // Nothing was stored by the refused write.
+    assert!(d.intent(Uuid::from_u128(2)).is_none());
+    let b = d
+        .put_intent(
+            &caller("bravo"),
+            t0(),
+            put(2, vec![vol(46.005, 7.0, 0.01)], vec![a.ovn.clone()]),
+        )
+        .unwrap();
+    assert_eq!(b.value.intent.version, 1);
+}
+
+#[test]
+fn key_check_is_exact_not_by_bounding_union() {
+    // Alpha declares two small squares far apart; bravo's intent sits in the gap
+    // between them, inside their bounding box but touching neither.
+    let mut d = dss();
+    d.put_intent(
+        &caller("alpha"),
+        t0(),
+        put(
+            1,
+            vec![vol(46.0, 7.0, 0.005), vol(46.0, 7.2, 0.005)],
+            vec![],
+        ),
+    )
+    .unwrap();
+    d.put_intent(
+        &caller("bravo"),
+        t0(),
+        put(2, vec![vol(46.0, 7.1, 0.005)], vec![]),
+    )
+    .expect("no true intersection, so no key needed");
+}
+
+#[test]
+fn separated_in_time_or_altitude_needs_no_key() {
+    let mut d = dss();
+    d.put_intent(
+        &caller("alpha"),
+        t0(),
+        put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+    )
+    .unwrap();
+    let mut later = vol(46.0, 7.0, 0.01);
+    later.time = TimeRange::new(t0() + Duration::minutes(71), t0() + Duration::minutes(90));
+    d.put_intent(&caller("bravo"), t0(), put(2, vec![later], vec![]))
+        .unwrap();
+    let mut higher = vol(46.0, 7.0, 0.01);
+    higher.altitude = AltitudeRange {
+        lower_m: 121.0,
+        upper_m: 200.0,
+    };
+    d.put_intent(&caller("charlie"), t0(), put(3, vec![higher], vec![]))
+        .unwrap();
+}
+
+#[test]
+fn only_the_manager_may_change_or_delete() {
+    let mut d = dss();
+    let a = d
+        .put_intent(
+            &caller("alpha"),
+            t0(),
+            put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap()
+        .value
+        .intent;
+    let mut upd = put(1, vec![vol(46.0, 7.0, 0.01)], vec![]);
+    upd.ovn = Some(a.ovn.clone());
+    assert!(matches!(
+        d.put_intent(&caller("bravo"), t0(), upd).unwrap_err(),
+        DssError::Forbidden(_)
+    ));
+    assert!(matches!(
+        d.delete_intent(&caller("bravo"), a.id, &a.ovn).unwrap_err(),
+        DssError::Forbidden(_)
+    ));
+    assert!(matches!(
+        d.delete_intent(&caller("alpha"), a.id, "wrong-ovn-wrong-ovn")
+            .unwrap_err(),
+        DssError::Conflict(_)
+    ));
+    d.delete_intent(&caller("alpha"), a.id, &a.ovn).unwrap();
+    assert!(d.intent(a.id).is_none());
+}
+
+#[test]
+fn implicit_subscription_follows_its_intent_and_counts_dispatches() {
+    let mut d = dss();
+    let out = d
+        .put_intent(
+            &caller("alpha"),
+            t0(),
+            put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap();
+    let a = out.value.intent;
+    let sid = a.subscription_id.expect("implicit subscription");
+    // Its own creation is the first dispatch it is named in.
+    assert_eq!(out.value.subscribers.len(), 1);
+    assert_eq!(out.value.subscribers[0].notification_index, 1);
+    assert!(d.subscription(sid).unwrap().implicit);
+    assert_eq!(d.dependent_intents(sid), vec![a.id]);
+
+    // Bravo's write in the area notifies alpha's subscription once more.
+    let b = d
+        .put_intent(
+            &caller("bravo"),
+            t0(),
+            put(2, vec![vol(46.0, 7.0, 0.01)], vec![a.ovn.clone()]),
+        )
+        .unwrap();
+    let idx: Vec<u64> = b
+        .value
+        .subscribers
+        .iter()
+        .filter(|s| s.subscription_id == sid)
+        .map(|s| s.notification_index)
+        .collect();
+    assert_eq!(idx, vec![2]);
+
+    // Deleting the intent deletes its implicit subscription.
+    d.delete_intent(&caller("alpha"), a.id, &a.ovn).unwrap();
+    assert!(d.subscription(sid).is_none());
+}
+
+#[test]
+fn subscription_relied_on_cannot_be_deleted_or_shrunk() {
+    let mut d = dss();
+    let sub = d
+        .put_subscription(
+            &caller("alpha"),
+            t0(),
+            PutSubscription {
+                id: Uuid::from_u128(9),
+                version: None,
+                footprint: vol(46.0, 7.0, 0.05).footprint,
+                altitude: AltitudeRange {
+                    lower_m: 0.0,
+                    upper_m: 500.0,
+                },
+                time_start: Some(t0()),
+                time_end: Some(t0() + Duration::hours(3)),
+                uss_base_url: "https://uss.example".into(),
+                notify_for_operational_intents: true,
+                notify_for_constraints: false,
+            },
+        )
+        .unwrap()
+        .value
+        .subscription;
+    assert_eq!(sub.notification_index, 0);
+    let mut req = put(1, vec![vol(46.0, 7.0, 0.01)], vec![]);
+    req.subscription = SubscriptionChoice::Existing(sub.id);
+    d.put_intent(&caller("alpha"), t0(), req).unwrap();
+    let version = d.subscription(sub.id).unwrap().version.clone();
+    assert!(matches!(
+        d.delete_subscription(&caller("alpha"), sub.id, &version)
+            .unwrap_err(),
+        DssError::BadRequest { .. }
+    ));
+    let shrink = PutSubscription {
+        id: sub.id,
+        version: Some(version),
+        footprint: vol(47.0, 7.0, 0.05).footprint,
+        altitude: AltitudeRange {
+            lower_m: 0.0,
+            upper_m: 500.0,
+        },
+        time_start: Some(t0()),
+        time_end: Some(t0() + Duration::hours(3)),
+        uss_base_url: "https://uss.example".into(),
+        notify_for_operational_intents: true,
+        notify_for_constraints: false,
+    };
+    assert!(matches!(
+        d.put_subscription(&caller("alpha"), t0(), shrink)
+            .unwrap_err(),
+        DssError::BadRequest { .. }
+    ));
+}
+
+#[test]
+fn replaying_the_changes_rebuilds_the_same_state() {
+    let mut d = dss();
+    let mut log = Vec::new();
+    let a = d
+        .put_intent(
+            &caller("alpha"),
+            t0(),
+            put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap();
+    log.extend(a.changes);
+    let b = d
+        .put_intent(
+            &caller("bravo"),
+            t0(),
+            put(
+                2,
+                vec![vol(46.0, 7.0, 0.01)],
+                vec![a.value.intent.ovn.clone()],
+            ),
+        )
+        .unwrap();
+    log.extend(b.changes);
+    let mut r = dss();
+    for c in &log {
+        r.apply(c);
+    }
+    for id in [1u128, 2] {
+        assert_eq!(r.intent(Uuid::from_u128(id)), d.intent(Uuid::from_u128(id)));
+    }
+    let sid = d
+        .intent(Uuid::from_u128(1))
+        .unwrap()
+        .subscription_id
+        .unwrap();
+    assert_eq!(r.subscription(sid), d.subscription(sid));
+    assert_eq!(r.dependent_intents(sid), d.dependent_intents(sid));
+}
+
+#[test]
+fn expiry_removes_ended_intents_and_their_implicit_subscriptions() {
+    let mut d = dss();
+    let a = d
+        .put_intent(
+            &caller("alpha"),
+            t0(),
+            put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap()
+        .value
+        .intent;
+    let sid = a.subscription_id.unwrap();
+    let e = d.expire(t0() + Duration::minutes(30)).value;
+    assert_eq!(e, Expired::default());
+    let e = d.expire(t0() + Duration::minutes(71)).value;
+    assert_eq!(e.operational_intents, 1);
+    assert_eq!(e.subscriptions, 1);
+    assert!(d.intent(a.id).is_none());
+    assert!(d.subscription(sid).is_none());
+}
+
+#[test]
+fn down_uss_accepted_intents_do_not_block() {
+    let mut d = dss();
+    d.put_intent(
+        &caller("alpha"),
+        t0(),
+        put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+    )
+    .unwrap();
+    d.set_availability("alpha", Availability::Down, "", t0())
+        .unwrap();
+    d.put_intent(
+        &caller("bravo"),
+        t0(),
+        put(2, vec![vol(46.0, 7.0, 0.01)], vec![]),
+    )
+    .expect("a Down USS's Accepted intent needs no key");
+}

@@ -1,0 +1,89 @@
+//! Request plumbing shared by every endpoint: the caller's identity from its
+//! bearer token, and JSON bodies decoded with the path of any bad field.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::HeaderMap;
+use serde::de::DeserializeOwned;
+
+/// Scope alternatives of an endpoint, as in the spec's `security` blocks: the
+/// caller needs every scope of at least one inner list.
+pub type Scopes = &'static [&'static [&'static str]];
+
+/// Authenticates the caller and checks the endpoint's scopes: 401 without a
+/// valid token, 403 with a valid token that lacks the scopes.
+pub async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    scopes: Scopes,
+) -> Result<auth::Claims, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization header with a bearer token"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Authorization header is not valid text"))?;
+    let token = auth::bearer_token(value).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let claims = state
+        .verifier
+        .verify_async(token)
+        .await
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let allowed = scopes
+        .iter()
+        .any(|alt| alt.iter().all(|s| claims.has_scope(s)));
+    if !allowed {
+        let want: Vec<String> = scopes.iter().map(|alt| alt.join(" + ")).collect();
+        return Err(ApiError::forbidden(format!(
+            "token lacks the scope for this endpoint; one of: {}",
+            want.join(", ")
+        )));
+    }
+    Ok(claims)
+}
+
+/// A JSON body, limited in size (413) and decoded with the path of the first
+/// bad field in the message (400).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            let status = rej.status();
+            if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    status,
+                    format!(
+                        "request body exceeds the limit of {} bytes",
+                        state.max_body_bytes
+                    ),
+                )
+            } else {
+                ApiError::new(
+                    status,
+                    format!("cannot read request body: {}", rej.body_text()),
+                )
+            }
+        })?;
+        decode(&bytes).map(JsonBody)
+    }
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad("body", "a JSON body is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        ApiError::bad(field, e.inner().to_string())
+    })
+}

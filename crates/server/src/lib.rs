@@ -1,0 +1,265 @@
+//! The HTTP edge of deconflict.
+//!
+//! Layout: [`wire`] holds the standard's JSON formats, [`scd`] the F3548-21
+//! endpoints, [`extract`] authentication and body decoding, [`core`] the
+//! in-memory state and its path to the store. [`run`] wires them to a socket:
+//! it opens the store, rebuilds the state, serves until SIGINT/SIGTERM, then
+//! drains in-flight requests and flushes the store.
+
+pub mod core;
+pub mod error;
+pub mod extract;
+pub mod scd;
+pub mod wire;
+
+use crate::core::Core;
+use crate::error::ApiError;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use store::{SqliteStore, Store};
+use tokio::net::TcpListener;
+
+/// Everything `deconflict serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_keys: Vec<PathBuf>,
+    pub jwks_url: Option<String>,
+    pub audiences: Vec<String>,
+    pub max_body_bytes: usize,
+    pub rules: dss::Config,
+    /// How often ended entities are removed.
+    pub expiry_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8082".parse().expect("valid address"),
+            data_dir: PathBuf::from("data"),
+            public_keys: Vec::new(),
+            jwks_url: None,
+            audiences: vec!["localhost".into(), "127.0.0.1".into()],
+            max_body_bytes: 1 << 20,
+            rules: dss::Config::default(),
+            expiry_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Config {
+    /// Development mode: no key of a real identity provider was configured, so
+    /// the service signs and accepts its own tokens.
+    pub fn development_mode(&self) -> bool {
+        self.public_keys.is_empty() && self.jwks_url.is_none()
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub verifier: auth::Verifier,
+    pub max_body_bytes: usize,
+}
+
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let buckets = [
+            0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&buckets)
+            .expect("static buckets are valid")
+            .build_recorder();
+        let handle = recorder.handle();
+        // A second server in the same process (tests) shares the first recorder.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+async fn track(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    if resp.status().is_server_error() {
+        tracing::error!(status = %resp.status(), "request failed with a server error");
+    }
+    resp
+}
+
+async fn healthy() -> &'static str {
+    "ok"
+}
+
+async fn metrics_text(State(st): State<AppState>) -> String {
+    let (oi, c, s) = st.core.read(|d| d.counts()).await;
+    metrics::gauge!("dss_operational_intents").set(oi as f64);
+    metrics::gauge!("dss_constraints").set(c as f64);
+    metrics::gauge!("dss_subscriptions").set(s as f64);
+    prometheus().render()
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no such endpoint: {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // Reaching this is a bug; the client still gets a well-formed answer.
+    ApiError::internal("internal error").into_response()
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let _ = prometheus();
+    Router::new()
+        .merge(scd::routes())
+        .route("/healthy", get(healthy))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint",
+            )
+        })
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .route_layer(middleware::from_fn(track))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(state)
+}
+
+/// Opens the store, rebuilds the state and sets up authentication.
+pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore>)> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = config.data_dir.join("deconflict.db");
+    let sqlite = Arc::new(SqliteStore::open(&db)?);
+    let store: Arc<dyn Store> = sqlite.clone();
+    let core = Core::open(store, config.rules.clone())?;
+    let (oi, c, s) = core.read(|d| d.counts()).await;
+    tracing::info!(database = %db.display(), operational_intents = oi, constraints = c, subscriptions = s, "state restored from the store");
+
+    let mut vc = auth::VerifierConfig {
+        public_key_files: config.public_keys.clone(),
+        jwks_url: config.jwks_url.clone(),
+        audiences: config.audiences.clone(),
+        ..Default::default()
+    };
+    if config.development_mode() {
+        let key = auth::dev::DevKey::load_or_create(&config.data_dir)?;
+        tracing::warn!("==================================================================");
+        tracing::warn!("DEVELOPMENT MODE: no --public-key or --jwks-url was given.");
+        tracing::warn!(
+            "This service accepts tokens signed by its own key in {}",
+            config.data_dir.display()
+        );
+        tracing::warn!(
+            "Mint one with: deconflict token --sub NAME --scope SCOPE --data-dir {}",
+            config.data_dir.display()
+        );
+        tracing::warn!("Never run a shared deployment like this.");
+        tracing::warn!("==================================================================");
+        vc.extra_public_keys_pem.push(key.public_key_pem());
+    }
+    let verifier = auth::Verifier::new(vc).await?;
+    Ok((
+        AppState {
+            core: Arc::new(core),
+            verifier,
+            max_body_bytes: config.max_body_bytes,
+        },
+        sqlite,
+    ))
+}
+
+/// Removes ended entities on a schedule, through the same durable path as writes.
+async fn expire_loop(core: Arc<Core>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now();
+        match core.write(|d| Ok(d.expire(now))).await {
+            Ok(e) if e != dss::Expired::default() => {
+                tracing::info!(
+                    operational_intents = e.operational_intents,
+                    constraints = e.constraints,
+                    subscriptions = e.subscriptions,
+                    "removed ended entities"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e.message, "expiry sweep failed"),
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains and flushes.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (state, sqlite) = build(&config).await?;
+    let sweeper = tokio::spawn(expire_loop(state.core.clone(), config.expiry_interval));
+    let app = router(state);
+    tracing::info!(listen = %listener.local_addr()?, "deconflict is serving the ASTM F3548-21 DSS API");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    sweeper.abort();
+    sqlite.close();
+    tracing::info!("stopped; every acknowledged write is in the store");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

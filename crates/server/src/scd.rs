@@ -1,0 +1,581 @@
+//! The F3548-21 DSS endpoints (`/dss/v1/...`): decode, authorize, call the
+//! rules in `dss`, encode. No rule lives here.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{authorize, JsonBody, Scopes};
+use crate::wire::{self, *};
+use crate::AppState;
+use auth::scopes::{
+    AVAILABILITY_ARBITRATION as AA, CONFORMANCE_MONITORING_SA as CMSA, CONSTRAINT_MANAGEMENT as CM,
+    CONSTRAINT_PROCESSING as CP, STRATEGIC_COORDINATION as SC,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::Utc;
+use dss::{Caller, DssError, OperationalIntentState, SubscriptionChoice};
+use serde_json::{json, Value};
+
+// Scope alternatives, copied from the `security` blocks of utm.yaml.
+const OIR_READ: Scopes = &[&[SC], &[CMSA]];
+const OIR_WRITE: Scopes = &[&[SC], &[SC, CP], &[CMSA]];
+const CR_READ: Scopes = &[&[CM], &[CP]];
+const CR_WRITE: Scopes = &[&[CM]];
+const SUB: Scopes = &[&[CP], &[SC]];
+const REPORT: Scopes = &[&[CM], &[CP], &[SC], &[CMSA], &[AA]];
+const AVAIL_READ: Scopes = &[&[AA], &[SC], &[CMSA]];
+const AVAIL_WRITE: Scopes = &[&[AA]];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/dss/v1/operational_intent_references/query",
+            post(query_intents),
+        )
+        .route(
+            "/dss/v1/operational_intent_references/{entityid}",
+            get(get_intent).put(create_intent),
+        )
+        .route(
+            "/dss/v1/operational_intent_references/{entityid}/{ovn}",
+            put(update_intent).delete(delete_intent),
+        )
+        .route(
+            "/dss/v1/constraint_references/query",
+            post(query_constraints),
+        )
+        .route(
+            "/dss/v1/constraint_references/{entityid}",
+            get(get_constraint).put(create_constraint),
+        )
+        .route(
+            "/dss/v1/constraint_references/{entityid}/{ovn}",
+            put(update_constraint).delete(delete_constraint),
+        )
+        .route("/dss/v1/subscriptions/query", post(query_subscriptions))
+        .route(
+            "/dss/v1/subscriptions/{subscriptionid}",
+            get(get_subscription).put(create_subscription),
+        )
+        .route(
+            "/dss/v1/subscriptions/{subscriptionid}/{version}",
+            put(update_subscription).delete(delete_subscription),
+        )
+        .route("/dss/v1/reports", post(make_report))
+        .route(
+            "/dss/v1/uss_availability/{uss_id}",
+            get(get_availability).put(set_availability),
+        )
+}
+
+fn caller(claims: &auth::Claims) -> Caller {
+    Caller {
+        manager: claims.sub.clone(),
+        conformance_monitoring: claims.has_scope(CMSA),
+    }
+}
+
+fn area_of_interest(q: &QueryIn) -> ApiResult<airspace::Volume4D> {
+    let aoi = q
+        .area_of_interest
+        .as_ref()
+        .ok_or_else(|| ApiError::bad("area_of_interest", "required"))?;
+    wire::volume4d(aoi, "area_of_interest")
+}
+
+fn extents(vs: &[Volume4DIn]) -> ApiResult<Vec<airspace::Volume4D>> {
+    vs.iter()
+        .enumerate()
+        .map(|(i, v)| wire::volume4d(v, &format!("extents[{i}]")))
+        .collect()
+}
+
+// ---------------------------------------------------------------- operational intents
+
+async fn query_intents(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(q): JsonBody<QueryIn>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, OIR_READ).await?;
+    let aoi = area_of_interest(&q)?;
+    let out = st
+        .core
+        .read(|d| {
+            d.query_intents(&aoi).map(|list| {
+                list.into_iter()
+                    .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await?;
+    Ok(Json(json!({ "operational_intent_references": out })))
+}
+
+async fn get_intent(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(entityid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, OIR_READ).await?;
+    let id = parse_uuid(&entityid, "entityid")?;
+    let out = st
+        .core
+        .read(|d| {
+            d.get_intent(id)
+                .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager)))
+        })
+        .await?;
+    Ok(Json(json!({ "operational_intent_reference": out })))
+}
+
+fn put_intent_request(
+    id: uuid::Uuid,
+    ovn: Option<String>,
+    body: PutIntentIn,
+) -> ApiResult<dss::PutOperationalIntent> {
+    let state = OperationalIntentState::parse(&body.state).ok_or_else(|| {
+        ApiError::bad(
+            "state",
+            format!(
+                "{:?} is not a state the DSS stores (Accepted, Activated, Nonconforming, Contingent)",
+                body.state
+            ),
+        )
+    })?;
+    let subscription = match (&body.subscription_id, &body.new_subscription) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                "subscription_id",
+                "give either subscription_id or new_subscription, not both",
+            ))
+        }
+        (Some(s), None) if !s.is_empty() => {
+            SubscriptionChoice::Existing(parse_uuid(s, "subscription_id")?)
+        }
+        (_, Some(n)) => {
+            if n.uss_base_url.is_empty() {
+                return Err(ApiError::bad("new_subscription.uss_base_url", "required"));
+            }
+            SubscriptionChoice::Implicit {
+                uss_base_url: n.uss_base_url.clone(),
+                notify_for_constraints: n.notify_for_constraints.unwrap_or(false),
+            }
+        }
+        _ => SubscriptionChoice::None,
+    };
+    Ok(dss::PutOperationalIntent {
+        id,
+        ovn,
+        extents: extents(&body.extents)?,
+        key: body.key.unwrap_or_default(),
+        state,
+        uss_base_url: body.uss_base_url,
+        subscription,
+    })
+}
+
+async fn put_intent(
+    st: AppState,
+    headers: HeaderMap,
+    entityid: String,
+    ovn: Option<String>,
+    body: PutIntentIn,
+) -> ApiResult<Value> {
+    let claims = authorize(&st, &headers, OIR_WRITE).await?;
+    let id = parse_uuid(&entityid, "entityid")?;
+    let req = put_intent_request(id, ovn, body)?;
+    let who = caller(&claims);
+    let now = Utc::now();
+    let mut refused = None;
+    let result = st
+        .core
+        .write(|d| {
+            d.put_intent(&who, now, req).inspect_err(|e| {
+                // Render the conflict while the state it was decided on is at hand.
+                if let DssError::MissingOvns {
+                    operational_intents,
+                    constraints,
+                } = e
+                {
+                    refused = Some(json!({
+                        "message": e.to_string(),
+                        "missing_operational_intents": operational_intents
+                            .iter()
+                            .map(|o| intent_out(o, &who.manager, d.availability_of(&o.manager)))
+                            .collect::<Vec<_>>(),
+                        "missing_constraints": constraints
+                            .iter()
+                            .map(|c| constraint_out(c, &who.manager, d.availability_of(&c.manager)))
+                            .collect::<Vec<_>>(),
+                    }));
+                }
+            })
+        })
+        .await;
+    match result {
+        Ok(changed) => {
+            let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
+            Ok(json!({
+                "subscribers": subscribers_out(&changed.subscribers),
+                "operational_intent_reference": intent_out(&changed.intent, &who.manager, availability),
+            }))
+        }
+        Err(mut e) => {
+            e.body = refused;
+            Err(e)
+        }
+    }
+}
+
+async fn create_intent(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(entityid): Path<String>,
+    JsonBody(body): JsonBody<PutIntentIn>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    put_intent(st, headers, entityid, None, body)
+        .await
+        .map(|v| (StatusCode::CREATED, Json(v)))
+}
+
+async fn update_intent(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((entityid, ovn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PutIntentIn>,
+) -> ApiResult<Json<Value>> {
+    put_intent(st, headers, entityid, Some(ovn), body)
+        .await
+        .map(Json)
+}
+
+async fn delete_intent(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((entityid, ovn)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, OIR_READ).await?;
+    let id = parse_uuid(&entityid, "entityid")?;
+    let who = caller(&claims);
+    let changed = st.core.write(|d| d.delete_intent(&who, id, &ovn)).await?;
+    let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
+    Ok(Json(json!({
+        "subscribers": subscribers_out(&changed.subscribers),
+        "operational_intent_reference": intent_out(&changed.intent, &who.manager, availability),
+    })))
+}
+
+// ---------------------------------------------------------------- constraints
+
+async fn query_constraints(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(q): JsonBody<QueryIn>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, CR_READ).await?;
+    let aoi = area_of_interest(&q)?;
+    let out = st
+        .core
+        .read(|d| {
+            d.query_constraints(&aoi).map(|list| {
+                list.into_iter()
+                    .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await?;
+    Ok(Json(json!({ "constraint_references": out })))
+}
+
+async fn get_constraint(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(entityid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, CR_READ).await?;
+    let id = parse_uuid(&entityid, "entityid")?;
+    let out = st
+        .core
+        .read(|d| {
+            d.get_constraint(id)
+                .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager)))
+        })
+        .await?;
+    Ok(Json(json!({ "constraint_reference": out })))
+}
+
+async fn put_constraint(
+    st: AppState,
+    headers: HeaderMap,
+    entityid: String,
+    ovn: Option<String>,
+    body: PutConstraintIn,
+) -> ApiResult<Value> {
+    let claims = authorize(&st, &headers, CR_WRITE).await?;
+    let id = parse_uuid(&entityid, "entityid")?;
+    let req = dss::PutConstraint {
+        id,
+        ovn,
+        extents: extents(&body.extents)?,
+        uss_base_url: body.uss_base_url,
+    };
+    let who = caller(&claims);
+    let now = Utc::now();
+    let changed = st.core.write(|d| d.put_constraint(&who, now, req)).await?;
+    let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
+    Ok(json!({
+        "subscribers": subscribers_out(&changed.subscribers),
+        "constraint_reference": constraint_out(&changed.constraint, &who.manager, availability),
+    }))
+}
+
+async fn create_constraint(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(entityid): Path<String>,
+    JsonBody(body): JsonBody<PutConstraintIn>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    put_constraint(st, headers, entityid, None, body)
+        .await
+        .map(|v| (StatusCode::CREATED, Json(v)))
+}
+
+async fn update_constraint(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((entityid, ovn)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PutConstraintIn>,
+) -> ApiResult<Json<Value>> {
+    put_constraint(st, headers, entityid, Some(ovn), body)
+        .await
+        .map(Json)
+}
+
+async fn delete_constraint(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((entityid, ovn)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, CR_WRITE).await?;
+    let id = parse_uuid(&entityid, "entityid")?;
+    let who = caller(&claims);
+    let changed = st
+        .core
+        .write(|d| d.delete_constraint(&who, id, &ovn))
+        .await?;
+    let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
+    Ok(Json(json!({
+        "subscribers": subscribers_out(&changed.subscribers),
+        "constraint_reference": constraint_out(&changed.constraint, &who.manager, availability),
+    })))
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+async fn query_subscriptions(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(q): JsonBody<QueryIn>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, SUB).await?;
+    let aoi = area_of_interest(&q)?;
+    let who = caller(&claims);
+    let now = Utc::now();
+    let out = st
+        .core
+        .read(|d| {
+            d.query_subscriptions(&who, &aoi, now).map(|list| {
+                list.into_iter()
+                    .map(|s| subscription_out(s, &d.dependent_intents(s.id)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await?;
+    Ok(Json(json!({ "subscriptions": out })))
+}
+
+async fn get_subscription(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, SUB).await?;
+    let id = parse_uuid(&id, "subscriptionid")?;
+    let who = caller(&claims);
+    let out = st
+        .core
+        .read(|d| {
+            d.get_subscription(&who, id)
+                .map(|s| subscription_out(s, &d.dependent_intents(s.id)))
+        })
+        .await?;
+    Ok(Json(json!({ "subscription": out })))
+}
+
+async fn put_subscription(
+    st: AppState,
+    headers: HeaderMap,
+    id: String,
+    version: Option<String>,
+    body: PutSubscriptionIn,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, SUB).await?;
+    let id = parse_uuid(&id, "subscriptionid")?;
+    let e = &body.extents;
+    let time_start = e
+        .time_start
+        .as_ref()
+        .map(|t| parse_time(t, "extents.time_start"))
+        .transpose()?;
+    let time_end = e
+        .time_end
+        .as_ref()
+        .map(|t| parse_time(t, "extents.time_end"))
+        .transpose()?;
+    let req = dss::PutSubscription {
+        id,
+        version,
+        footprint: wire::footprint(&e.volume, "extents.volume")?,
+        altitude: wire::altitude_range(&e.volume, "extents.volume")?,
+        time_start,
+        time_end,
+        uss_base_url: body.uss_base_url,
+        // The reference DSS defaults both to false; then at least one must be true.
+        notify_for_operational_intents: body.notify_for_operational_intents.unwrap_or(false),
+        notify_for_constraints: body.notify_for_constraints.unwrap_or(false),
+    };
+    let who = caller(&claims);
+    let now = Utc::now();
+    let put = st
+        .core
+        .write(|d| d.put_subscription(&who, now, req))
+        .await?;
+    let out = st
+        .core
+        .read(|d| {
+            let mut v = json!({
+                "subscription": subscription_out(&put.subscription, &d.dependent_intents(put.subscription.id)),
+            });
+            if let Some(ois) = &put.operational_intents {
+                v["operational_intent_references"] = json!(ois
+                    .iter()
+                    .map(|o| intent_out(o, &who.manager, d.availability_of(&o.manager)))
+                    .collect::<Vec<_>>());
+            }
+            if let Some(cs) = &put.constraints {
+                v["constraint_references"] = json!(cs
+                    .iter()
+                    .map(|c| constraint_out(c, &who.manager, d.availability_of(&c.manager)))
+                    .collect::<Vec<_>>());
+            }
+            v
+        })
+        .await;
+    Ok(Json(out))
+}
+
+async fn create_subscription(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PutSubscriptionIn>,
+) -> ApiResult<Json<Value>> {
+    put_subscription(st, headers, id, None, body).await
+}
+
+async fn update_subscription(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((id, version)): Path<(String, String)>,
+    JsonBody(body): JsonBody<PutSubscriptionIn>,
+) -> ApiResult<Json<Value>> {
+    put_subscription(st, headers, id, Some(version), body).await
+}
+
+async fn delete_subscription(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path((id, version)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let claims = authorize(&st, &headers, SUB).await?;
+    let id = parse_uuid(&id, "subscriptionid")?;
+    let who = caller(&claims);
+    let sub = st
+        .core
+        .write(|d| d.delete_subscription(&who, id, &version))
+        .await?;
+    Ok(Json(json!({ "subscription": subscription_out(&sub, &[]) })))
+}
+
+// ---------------------------------------------------------------- reports, availability
+
+async fn make_report(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(mut body): JsonBody<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let claims = authorize(&st, &headers, REPORT).await?;
+    if !body.is_object() {
+        return Err(ApiError::bad("body", "an ErrorReport object is required"));
+    }
+    if body.get("exchange").is_none_or(|e| !e.is_object()) {
+        return Err(ApiError::bad(
+            "exchange",
+            "required: the ExchangeRecord being reported",
+        ));
+    }
+    let id = uuid::Uuid::new_v4();
+    body["report_id"] = json!(id.to_string());
+    let report = dss::Report {
+        id,
+        reporter: claims.sub.clone(),
+        received_at: Utc::now(),
+        body: body.to_string(),
+    };
+    st.core
+        .write(|_| {
+            Ok::<_, DssError>(dss::Outcome {
+                value: (),
+                changes: vec![dss::Change::PutReport(report)],
+            })
+        })
+        .await?;
+    tracing::info!(report_id = %id, reporter = %claims.sub, "received DSS report");
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn get_availability(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(uss_id): Path<String>,
+) -> ApiResult<Json<AvailabilityOut>> {
+    authorize(&st, &headers, AVAIL_READ).await?;
+    let rec = st.core.read(|d| d.uss_availability(&uss_id)).await;
+    Ok(Json(availability_out(&rec)))
+}
+
+async fn set_availability(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(uss_id): Path<String>,
+    JsonBody(body): JsonBody<SetAvailabilityIn>,
+) -> ApiResult<Json<AvailabilityOut>> {
+    authorize(&st, &headers, AVAIL_WRITE).await?;
+    let availability = dss::Availability::parse(&body.availability).ok_or_else(|| {
+        ApiError::bad(
+            "availability",
+            format!(
+                "{:?} is not one of Unknown, Normal, Down",
+                body.availability
+            ),
+        )
+    })?;
+    let now = Utc::now();
+    let rec = st
+        .core
+        .write(|d| d.set_availability(&uss_id, availability, &body.old_version, now))
+        .await?;
+    Ok(Json(availability_out(&rec)))
+}

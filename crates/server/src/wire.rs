@@ -1,0 +1,405 @@
+//! The F3548-21 JSON formats (utm.yaml) and their conversion to and from the
+//! domain types. This is the only place where wire names, units and reference
+//! systems exist; inside, everything is metres, seconds and UTC.
+//!
+//! Unknown fields are accepted everywhere (clients still send legacy fields such
+//! as `old_version`), so no `deny_unknown_fields`.
+
+use crate::error::ApiError;
+use airspace::{AltitudeRange, Footprint, LatLng, TimeRange, Volume4D};
+use chrono::{DateTime, SecondsFormat, Utc};
+use dss::{Availability, Constraint, OperationalIntent, Subscriber, Subscription, UssAvailability};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// What a non-manager sees instead of an OVN (reference DSS wording).
+pub const NO_OVN_PHRASE: &str = "Available from USS";
+/// `subscription_id` of an intent without a subscription (required field).
+pub const NULL_SUBSCRIPTION_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+// ---------------------------------------------------------------- inputs
+
+#[derive(Debug, Deserialize)]
+pub struct LatLngIn {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RadiusIn {
+    pub value: f64,
+    pub units: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CircleIn {
+    pub center: Option<LatLngIn>,
+    pub radius: Option<RadiusIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PolygonIn {
+    pub vertices: Vec<LatLngIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AltitudeIn {
+    pub value: f64,
+    pub reference: String,
+    pub units: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimeIn {
+    pub value: String,
+    pub format: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Volume3DIn {
+    pub outline_circle: Option<CircleIn>,
+    pub outline_polygon: Option<PolygonIn>,
+    pub altitude_lower: Option<AltitudeIn>,
+    pub altitude_upper: Option<AltitudeIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Volume4DIn {
+    pub volume: Volume3DIn,
+    pub time_start: Option<TimeIn>,
+    pub time_end: Option<TimeIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QueryIn {
+    pub area_of_interest: Option<Volume4DIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImplicitSubscriptionIn {
+    pub uss_base_url: String,
+    pub notify_for_constraints: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PutIntentIn {
+    pub extents: Vec<Volume4DIn>,
+    pub key: Option<Vec<String>>,
+    pub state: String,
+    pub uss_base_url: String,
+    pub subscription_id: Option<String>,
+    pub new_subscription: Option<ImplicitSubscriptionIn>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PutConstraintIn {
+    pub extents: Vec<Volume4DIn>,
+    pub uss_base_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PutSubscriptionIn {
+    pub extents: Volume4DIn,
+    pub uss_base_url: String,
+    pub notify_for_operational_intents: Option<bool>,
+    pub notify_for_constraints: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SetAvailabilityIn {
+    #[serde(default)]
+    pub old_version: String,
+    pub availability: String,
+}
+
+// ---------------------------------------------------------------- input conversion
+
+pub fn parse_time(t: &TimeIn, field: &str) -> Result<DateTime<Utc>, ApiError> {
+    if t.format != "RFC3339" {
+        return Err(ApiError::bad(
+            format!("{field}.format"),
+            format!("unsupported time format {:?}; only \"RFC3339\"", t.format),
+        ));
+    }
+    DateTime::parse_from_rfc3339(&t.value)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| {
+            ApiError::bad(
+                format!("{field}.value"),
+                format!("{:?} is not an RFC 3339 time: {e}", t.value),
+            )
+        })
+}
+
+fn altitude(a: &AltitudeIn, field: &str) -> Result<f64, ApiError> {
+    if a.units != "M" {
+        return Err(ApiError::bad(
+            format!("{field}.units"),
+            format!("unsupported units {:?}; only \"M\"", a.units),
+        ));
+    }
+    if a.reference != "W84" {
+        return Err(ApiError::bad(
+            format!("{field}.reference"),
+            format!("unsupported reference {:?}; only \"W84\"", a.reference),
+        ));
+    }
+    Ok(a.value)
+}
+
+fn latlng(p: &LatLngIn) -> LatLng {
+    LatLng {
+        lat: p.lat,
+        lng: p.lng,
+    }
+}
+
+/// The footprint of a Volume3D; `field` is the path of the Volume3D.
+pub fn footprint(v: &Volume3DIn, field: &str) -> Result<Footprint, ApiError> {
+    match (&v.outline_circle, &v.outline_polygon) {
+        (Some(_), Some(_)) => Err(ApiError::bad(
+            field,
+            "give either outline_circle or outline_polygon, not both",
+        )),
+        (None, None) => Err(ApiError::bad(
+            field,
+            "an outline_circle or an outline_polygon is required",
+        )),
+        (None, Some(p)) => Ok(Footprint::Polygon {
+            vertices: p.vertices.iter().map(latlng).collect(),
+        }),
+        (Some(c), None) => {
+            let center = c.center.as_ref().ok_or_else(|| {
+                ApiError::bad(format!("{field}.outline_circle.center"), "required")
+            })?;
+            let radius = c.radius.as_ref().ok_or_else(|| {
+                ApiError::bad(format!("{field}.outline_circle.radius"), "required")
+            })?;
+            if radius.units != "M" {
+                return Err(ApiError::bad(
+                    format!("{field}.outline_circle.radius.units"),
+                    format!("unsupported units {:?}; only \"M\"", radius.units),
+                ));
+            }
+            Ok(Footprint::Circle {
+                center: latlng(center),
+                radius_m: radius.value,
+            })
+        }
+    }
+}
+
+pub fn altitude_range(v: &Volume3DIn, field: &str) -> Result<AltitudeRange, ApiError> {
+    let lower = match &v.altitude_lower {
+        Some(a) => altitude(a, &format!("{field}.altitude_lower"))?,
+        None => f64::NEG_INFINITY,
+    };
+    let upper = match &v.altitude_upper {
+        Some(a) => altitude(a, &format!("{field}.altitude_upper"))?,
+        None => f64::INFINITY,
+    };
+    Ok(AltitudeRange {
+        lower_m: lower,
+        upper_m: upper,
+    })
+}
+
+/// Converts a Volume4D; `field` is its path in the request (e.g. `extents[2]`).
+/// Geometric validation (coordinates, polygon shape, area) is the domain's job.
+pub fn volume4d(v: &Volume4DIn, field: &str) -> Result<Volume4D, ApiError> {
+    let p = if field.is_empty() {
+        String::new()
+    } else {
+        format!("{field}.")
+    };
+    let start = v
+        .time_start
+        .as_ref()
+        .map(|t| parse_time(t, &format!("{p}time_start")))
+        .transpose()?;
+    let end = v
+        .time_end
+        .as_ref()
+        .map(|t| parse_time(t, &format!("{p}time_end")))
+        .transpose()?;
+    Ok(Volume4D {
+        footprint: footprint(&v.volume, &format!("{p}volume"))?,
+        altitude: altitude_range(&v.volume, &format!("{p}volume"))?,
+        time: TimeRange { start, end },
+    })
+}
+
+pub fn parse_uuid(s: &str, field: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(s).map_err(|_| ApiError::bad(field, format!("{s:?} is not a valid UUID")))
+}
+
+// ---------------------------------------------------------------- outputs
+
+#[derive(Debug, Serialize)]
+pub struct TimeOut {
+    pub value: String,
+    pub format: &'static str,
+}
+
+pub fn time_out(t: DateTime<Utc>) -> TimeOut {
+    TimeOut {
+        value: t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        format: "RFC3339",
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct IntentOut {
+    pub id: String,
+    pub manager: String,
+    pub uss_availability: &'static str,
+    pub version: u32,
+    pub state: &'static str,
+    pub ovn: String,
+    pub time_start: TimeOut,
+    pub time_end: TimeOut,
+    pub uss_base_url: String,
+    pub subscription_id: String,
+}
+
+/// The caller sees the OVN only of what it manages: others must ask its manager.
+pub fn intent_out(o: &OperationalIntent, viewer: &str, availability: Availability) -> IntentOut {
+    let t = o.time();
+    IntentOut {
+        id: o.id.to_string(),
+        manager: o.manager.clone(),
+        uss_availability: availability.as_str(),
+        version: o.version,
+        state: o.state.as_str(),
+        ovn: if o.manager == viewer {
+            o.ovn.clone()
+        } else {
+            NO_OVN_PHRASE.to_string()
+        },
+        time_start: time_out(t.start.unwrap_or_default()),
+        time_end: time_out(t.end.unwrap_or_default()),
+        uss_base_url: o.uss_base_url.clone(),
+        subscription_id: o
+            .subscription_id
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| NULL_SUBSCRIPTION_ID.to_string()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConstraintOut {
+    pub id: String,
+    pub manager: String,
+    pub uss_availability: &'static str,
+    pub version: u32,
+    pub ovn: String,
+    pub time_start: TimeOut,
+    pub time_end: TimeOut,
+    pub uss_base_url: String,
+}
+
+pub fn constraint_out(c: &Constraint, viewer: &str, availability: Availability) -> ConstraintOut {
+    let t = c.time();
+    ConstraintOut {
+        id: c.id.to_string(),
+        manager: c.manager.clone(),
+        uss_availability: availability.as_str(),
+        version: c.version,
+        ovn: if c.manager == viewer {
+            c.ovn.clone()
+        } else {
+            NO_OVN_PHRASE.to_string()
+        },
+        time_start: time_out(t.start.unwrap_or_default()),
+        time_end: time_out(t.end.unwrap_or_default()),
+        uss_base_url: c.uss_base_url.clone(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionOut {
+    pub id: String,
+    pub version: String,
+    pub notification_index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_start: Option<TimeOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_end: Option<TimeOut>,
+    pub uss_base_url: String,
+    pub notify_for_operational_intents: bool,
+    pub notify_for_constraints: bool,
+    pub implicit_subscription: bool,
+    pub dependent_operational_intents: Vec<String>,
+}
+
+pub fn subscription_out(s: &Subscription, dependents: &[Uuid]) -> SubscriptionOut {
+    let t = s.time();
+    SubscriptionOut {
+        id: s.id.to_string(),
+        version: s.version.clone(),
+        notification_index: s.notification_index,
+        time_start: t.start.map(time_out),
+        time_end: t.end.map(time_out),
+        uss_base_url: s.uss_base_url.clone(),
+        notify_for_operational_intents: s.notify_for_operational_intents,
+        notify_for_constraints: s.notify_for_constraints,
+        implicit_subscription: s.implicit,
+        dependent_operational_intents: dependents.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionStateOut {
+    pub subscription_id: String,
+    pub notification_index: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriberOut {
+    pub subscriptions: Vec<SubscriptionStateOut>,
+    pub uss_base_url: String,
+}
+
+/// Groups the notified subscriptions by the USS that must be told.
+pub fn subscribers_out(subs: &[Subscriber]) -> Vec<SubscriberOut> {
+    let mut by_url: BTreeMap<&str, Vec<SubscriptionStateOut>> = BTreeMap::new();
+    for s in subs {
+        by_url
+            .entry(s.uss_base_url.as_str())
+            .or_default()
+            .push(SubscriptionStateOut {
+                subscription_id: s.subscription_id.to_string(),
+                notification_index: s.notification_index,
+            });
+    }
+    by_url
+        .into_iter()
+        .map(|(url, subscriptions)| SubscriberOut {
+            subscriptions,
+            uss_base_url: url.to_string(),
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct AvailabilityOut {
+    pub status: AvailabilityStatusOut,
+    pub version: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AvailabilityStatusOut {
+    pub uss: String,
+    pub availability: &'static str,
+}
+
+pub fn availability_out(a: &UssAvailability) -> AvailabilityOut {
+    AvailabilityOut {
+        status: AvailabilityStatusOut {
+            uss: a.uss.clone(),
+            availability: a.availability.as_str(),
+        },
+        version: a.version.clone(),
+    }
+}
