@@ -57,6 +57,7 @@ pub(crate) fn norm(a: &V3) -> f64 {
 
 /// Angle between two unit vectors, accurate for tiny and near-π angles alike
 /// (`acos` of a dot product loses half the digits near 0).
+#[cfg(test)]
 #[inline]
 pub(crate) fn angle_between(a: &V3, b: &V3) -> f64 {
     norm(&cross(a, b)).atan2(dot(a, b))
@@ -77,6 +78,15 @@ pub(crate) fn ecef_from_normal(n: &V3) -> V3 {
     let w = 1.0 - E2 * n[2] * n[2];
     let nu = A / w.sqrt();
     [nu * n[0], nu * n[1], nu * (1.0 - E2) * n[2]]
+}
+
+/// The unit normal at the surface point `x` (the gradient of
+/// x²/a² + y²/a² + z²/b², normalised).
+#[inline]
+pub(crate) fn normal_from_ecef(x: &V3) -> V3 {
+    let g = [x[0], x[1], x[2] / (1.0 - E2)];
+    let len = norm(&g);
+    [g[0] / len, g[1] / len, g[2] / len]
 }
 
 /// Geodetic (lat, lng) in degrees of the surface point whose normal is `n`.

@@ -49,8 +49,8 @@
 //! coordinates, negative radii or no vertices intersect and contain nothing.
 
 use crate::ellipsoid::{
-    self, angle_between, dot, ecef_from_normal, geodesic, geodesic_upper_bound, norm, normal, sub,
-    Frame, V3,
+    self, dot, ecef_from_normal, geodesic, geodesic_upper_bound, norm, normal, normal_from_ecef,
+    sub, Frame, V3,
 };
 use crate::planar::{self, BBox, P2};
 use geographiclib_rs::{DirectGeodesic, InverseGeodesic, PolygonArea, Winding};
@@ -141,7 +141,7 @@ impl Footprint {
         match self {
             Footprint::Polygon { vertices } => {
                 let ring = match distinct_vertices(vertices) {
-                    Some((r, _, _)) if r.len() >= 3 => r,
+                    Some((r, _)) if r.len() >= 3 => r,
                     _ => return 0.0,
                 };
                 let mut pa = PolygonArea::new(geodesic(), Winding::CounterClockwise);
@@ -258,17 +258,15 @@ pub(crate) struct Ring {
 }
 
 /// Usable vertices with consecutive duplicates and closing repeats removed,
-/// with their normals and ECEF positions; `None` for unusable input.
-fn distinct_vertices(vertices: &[LatLng]) -> Option<(Vec<LatLng>, Vec<V3>, Vec<V3>)> {
+/// with their ECEF positions; `None` for unusable input.
+fn distinct_vertices(vertices: &[LatLng]) -> Option<(Vec<LatLng>, Vec<V3>)> {
     if vertices.is_empty() || !vertices.iter().all(LatLng::is_usable) {
         return None;
     }
     let mut pts: Vec<LatLng> = Vec::with_capacity(vertices.len());
-    let mut normals: Vec<V3> = Vec::with_capacity(vertices.len());
     let mut ecef: Vec<V3> = Vec::with_capacity(vertices.len());
     for v in vertices {
-        let n = normal(v.lat, v.lng);
-        let x = ecef_from_normal(&n);
+        let x = ecef_from_normal(&normal(v.lat, v.lng));
         if ecef
             .last()
             .is_some_and(|last| norm(&sub(last, &x)) <= DUPLICATE_TOLERANCE_M)
@@ -276,37 +274,35 @@ fn distinct_vertices(vertices: &[LatLng]) -> Option<(Vec<LatLng>, Vec<V3>, Vec<V
             continue;
         }
         pts.push(*v);
-        normals.push(n);
         ecef.push(x);
     }
     // An explicit closing vertex (or several) repeats the first one.
     while ecef.len() > 1 && norm(&sub(&ecef[ecef.len() - 1], &ecef[0])) <= DUPLICATE_TOLERANCE_M {
         pts.pop();
-        normals.pop();
         ecef.pop();
     }
-    Some((pts, normals, ecef))
+    Some((pts, ecef))
 }
 
 impl Ring {
     /// Builds the ring with its bounding cap, or `None` for unusable input.
     pub(crate) fn build(vertices: &[LatLng]) -> Option<(Ring, Cap)> {
-        let (pts, mut normals, ecef) = distinct_vertices(vertices)?;
+        let (pts, ecef) = distinct_vertices(vertices)?;
         let distinct = pts.len();
         let mut ring = Ring {
             pts,
             ecef,
             distinct,
         };
-        ring.densify(&mut normals);
-        let cap = ring_cap(&normals);
+        ring.densify();
+        let cap = ring_cap(&ring.ecef);
         Some((ring, cap))
     }
 
     /// Cuts edges longer than [`DENSIFY_MAX_EDGE_M`] into equal geodesic
     /// pieces. The pieces lie on the original geodesic, so the footprint is
     /// unchanged; only the projection error per piece shrinks.
-    fn densify(&mut self, normals: &mut Vec<V3>) {
+    fn densify(&mut self) {
         let n = self.pts.len();
         if n < 2 {
             return;
@@ -321,12 +317,10 @@ impl Ring {
         let g = geodesic();
         let mut pts = Vec::with_capacity(n + 4 * long);
         let mut ecef = Vec::with_capacity(n + 4 * long);
-        let mut nrm = Vec::with_capacity(n + 4 * long);
         for i in 0..n {
             let j = (i + 1) % n;
             pts.push(self.pts[i]);
             ecef.push(self.ecef[i]);
-            nrm.push(normals[i]);
             if norm(&sub(&self.ecef[i], &self.ecef[j])) <= DENSIFY_MAX_EDGE_M {
                 continue;
             }
@@ -341,15 +335,12 @@ impl Ring {
             for k in 1..pieces {
                 let (lat, lng): (f64, f64) =
                     g.direct(a.lat, a.lng, azi1, s12 * k as f64 / pieces as f64);
-                let nk = normal(lat, lng);
                 pts.push(LatLng { lat, lng });
-                ecef.push(ecef_from_normal(&nk));
-                nrm.push(nk);
+                ecef.push(ecef_from_normal(&normal(lat, lng)));
             }
         }
         self.pts = pts;
         self.ecef = ecef;
-        *normals = nrm;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -363,22 +354,29 @@ impl Ring {
 /// stray from the great circle through their end normals by ~1e-8 rad, so
 /// 1e-6 rad (6 m) is ample. A cap wider than a hemisphere is not convex, so
 /// it becomes the whole sphere.
-fn ring_cap(normals: &[V3]) -> Cap {
+fn ring_cap(ecef: &[V3]) -> Cap {
     let mut s = [0.0; 3];
-    for n in normals {
+    for x in ecef {
+        let n = normal_from_ecef(x);
         s[0] += n[0];
         s[1] += n[1];
         s[2] += n[2];
     }
     let len = norm(&s);
-    if !(len > 1e-9 * normals.len() as f64) {
-        return Cap::new(normals[0], PI);
+    if len.is_nan() || len <= 1e-9 * ecef.len() as f64 {
+        return Cap::new(normal_from_ecef(&ecef[0]), PI);
     }
     let c = [s[0] / len, s[1] / len, s[2] / len];
-    let far = normals
+    // The largest chord between unit normals, turned into an angle once:
+    // chord = 2 sin(angle / 2), exact at every size.
+    let chord2 = ecef
         .iter()
-        .map(|n| angle_between(&c, n))
+        .map(|x| {
+            let d = sub(&c, &normal_from_ecef(x));
+            dot(&d, &d)
+        })
         .fold(0.0f64, f64::max);
+    let far = 2.0 * (0.5 * chord2.sqrt()).min(1.0).asin();
     let angle = far + 1e-6;
     Cap::new(c, if angle >= 0.5 * PI { PI } else { angle })
 }
@@ -576,7 +574,7 @@ fn edge_distance_exact(p: &LatLng, a: &LatLng, b: &LatLng, hint: f64) -> f64 {
         (s, (azi_line - azi2).to_radians().cos())
     };
     let (s0, f0) = eval(0.0);
-    if !(len > 0.0) || s0 == 0.0 || f0 >= 0.0 {
+    if len.is_nan() || len <= 0.0 || s0 == 0.0 || f0 >= 0.0 {
         return s0;
     }
     let (s1, f1) = eval(len);
@@ -658,7 +656,7 @@ fn project_pair(a: &Ring, ca: &Cap, b: &Ring, cb: &Cap) -> Option<(Vec<P2>, Vec<
         ca.center[2] + cb.center[2],
     ];
     let len = norm(&s);
-    if !(len > 1e-6) {
+    if len.is_nan() || len <= 1e-6 {
         return None;
     }
     let frame = Frame::at_normal([s[0] / len, s[1] / len, s[2] / len]);
@@ -746,6 +744,7 @@ fn ring_contains_ring(a: &Ring, ca: &Cap, b: &Ring, cb: &Cap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ellipsoid::angle_between;
 
     fn circle(lat: f64, lng: f64, r: f64) -> Footprint {
         Footprint::Circle {

@@ -64,7 +64,16 @@ pub fn validate_footprint(f: &Footprint, limits: &Limits) -> Result<(), Validati
 pub fn validate_volume(v: &Volume4D, limits: &Limits) -> Result<(), ValidationError> {
     check_footprint(&v.footprint, limits, "volume.")?;
     check_altitude(&v.altitude)?;
-    check_time(&v.time)?;
+    check_time(&v.time, false)?;
+    check_area(&v.footprint, limits, "volume")
+}
+
+/// Checks a volume used as a search area. Unlike a declaration, a search may
+/// be for a single instant (start equal to end); start after end is still wrong.
+pub fn validate_query_volume(v: &Volume4D, limits: &Limits) -> Result<(), ValidationError> {
+    check_footprint(&v.footprint, limits, "volume.")?;
+    check_altitude(&v.altitude)?;
+    check_time(&v.time, true)?;
     check_area(&v.footprint, limits, "volume")
 }
 
@@ -197,7 +206,8 @@ fn check_polygon(
             ),
         )
     };
-    if !(reach <= MAX_FOOTPRINT_RADIUS_M) || cap.angle >= std::f64::consts::FRAC_PI_2 {
+    if reach.is_nan() || reach > MAX_FOOTPRINT_RADIUS_M || cap.angle >= std::f64::consts::FRAC_PI_2
+    {
         return Err(too_big());
     }
     let frame = Frame::at_normal(cap.center);
@@ -224,7 +234,7 @@ fn check_polygon(
         pa.add_point(p.lat, p.lng);
     }
     let (perimeter, area, _) = pa.compute(true);
-    if !(2.0 * area.abs() >= MIN_MEAN_WIDTH_M * perimeter) {
+    if area.is_nan() || 2.0 * area.abs() < MIN_MEAN_WIDTH_M * perimeter {
         return Err(err(field, "zero-area polygon"));
     }
     Ok(())
@@ -291,9 +301,9 @@ fn check_altitude(alt: &AltitudeRange) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn check_time(t: &TimeRange) -> Result<(), ValidationError> {
+fn check_time(t: &TimeRange, instant_ok: bool) -> Result<(), ValidationError> {
     if let (Some(start), Some(end)) = (t.start, t.end) {
-        if start >= end {
+        if start > end || (start == end && !instant_ok) {
             return Err(err(
                 "time_end",
                 format!(

@@ -136,6 +136,22 @@ fn bulk_load_matches_incremental() {
     assert_eq!(bulk.ended_before(t(300)), inc.ended_before(t(300)));
 }
 
+#[test]
+fn from_entries_keeps_the_last_entry_per_key() {
+    let here = v(circle(10.0, 10.0, 100.0), 0.0, 10.0, 0, 10);
+    let there = v(circle(-10.0, -10.0, 100.0), 0.0, 10.0, 0, 20);
+    let idx = Index::from_entries(vec![
+        (1u32, vec![here.clone()]),
+        (2, vec![here.clone()]),
+        (1, vec![there.clone()]),
+    ]);
+    assert_eq!(idx.len(), 2);
+    assert_eq!(idx.query(&here), vec![2]);
+    assert_eq!(idx.query(&there), vec![1]);
+    assert_eq!(idx.get(1), Some(&[there][..]));
+    assert_eq!(idx.ended_before(t(15)), vec![2]);
+}
+
 // ---- property test against a brute-force shadow -------------------------
 
 /// Volumes in a ~20 km region straddling the antimeridian, so that boxes

@@ -55,6 +55,11 @@ struct ServeArgs {
     /// Accept http:// USS base URLs (development only; the standard requires https).
     #[arg(long)]
     allow_http_base_urls: bool,
+    /// How declarations are compared: `exact` (each extent on its own) or
+    /// `reference` (extents share their bounding altitude band and time window,
+    /// as the InterUSS reference DSS does).
+    #[arg(long, default_value = "exact", value_parser = ["exact", "reference"])]
+    conflict_model: String,
     /// Seconds between sweeps that remove ended entities.
     #[arg(long, default_value_t = 10)]
     expiry_interval_s: u64,
@@ -113,6 +118,11 @@ fn main() -> anyhow::Result<()> {
                         max_area_m2: a.max_area_km2 * 1e6,
                     },
                     require_https: !a.allow_http_base_urls,
+                    conflict_model: if a.conflict_model == "reference" {
+                        dss::ConflictModel::Reference
+                    } else {
+                        dss::ConflictModel::Exact
+                    },
                 },
                 expiry_interval: Duration::from_secs(a.expiry_interval_s.max(1)),
             };

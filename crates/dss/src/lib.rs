@@ -21,7 +21,7 @@ pub use error::{DssError, Result};
 pub use model::*;
 
 use airspace::index::Index;
-use airspace::validate::{validate_volume, Limits};
+use airspace::validate::{validate_query_volume, validate_volume, Limits};
 use airspace::{AltitudeRange, Footprint, TimeRange, Volume4D};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
@@ -34,10 +34,25 @@ pub const MAX_SUBSCRIPTION_DURATION: Duration = Duration::hours(24);
 /// How far in the past a subscription may start, allowing for clock skew.
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// How the volumes of a declaration are compared with others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictModel {
+    /// Each extent on its own: two declarations meet only where one of their
+    /// extents truly meets one of the other's in area, altitude and time.
+    #[default]
+    Exact,
+    /// As the InterUSS reference DSS: the extents of a declaration share one
+    /// altitude band and one time window (their bounds), so an intent made of
+    /// a low early volume and a high late one also blocks the space between.
+    /// For interoperability testing against behaviour tuned to that model.
+    Reference,
+}
+
 /// Tunables of the rules.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub limits: Limits,
+    pub conflict_model: ConflictModel,
     /// Refuse `http://` base URLs, as the standard requires (USS-to-USS
     /// traffic must be encrypted); development setups may allow them.
     pub require_https: bool,
@@ -47,6 +62,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             limits: Limits::default(),
+            conflict_model: ConflictModel::Exact,
             require_https: true,
         }
     }
@@ -166,6 +182,29 @@ pub struct Dss {
     subscription_index: Index<Uuid>,
     /// Derived: the intents that rely on each subscription.
     dependents: HashMap<Uuid, BTreeSet<Uuid>>,
+}
+
+/// The extents as the conflict model compares them.
+fn modelled(model: ConflictModel, mut extents: Vec<Volume4D>) -> Vec<Volume4D> {
+    if model == ConflictModel::Reference {
+        let time = time_bounds(&extents);
+        let lower = extents
+            .iter()
+            .map(|v| v.altitude.lower_m)
+            .fold(f64::INFINITY, f64::min);
+        let upper = extents
+            .iter()
+            .map(|v| v.altitude.upper_m)
+            .fold(f64::NEG_INFINITY, f64::max);
+        for v in &mut extents {
+            v.time = time;
+            v.altitude = AltitudeRange {
+                lower_m: lower,
+                upper_m: upper,
+            };
+        }
+    }
+    extents
 }
 
 fn path_err(prefix: &str, e: airspace::ValidationError) -> DssError {
@@ -347,7 +386,8 @@ impl Dss {
     }
 
     fn validate_query(&self, aoi: &Volume4D) -> Result<()> {
-        validate_volume(aoi, &self.config.limits).map_err(|e| path_err("area_of_interest.", e))
+        validate_query_volume(aoi, &self.config.limits)
+            .map_err(|e| path_err("area_of_interest.", e))
     }
 
     pub fn query_intents(&self, aoi: &Volume4D) -> Result<Vec<&OperationalIntent>> {
@@ -537,6 +577,8 @@ impl Dss {
             self.validate_base_url("new_subscription.uss_base_url", uss_base_url)?;
         }
         self.validate_extents(&req.extents, now, true)?;
+        let mut req = req;
+        req.extents = modelled(self.config.conflict_model, req.extents);
         if req.ovn.is_none() && req.state != OperationalIntentState::Accepted {
             return Err(DssError::bad(
                 "state",
@@ -860,6 +902,8 @@ impl Dss {
     ) -> Result<Outcome<ConstraintChanged>> {
         self.validate_base_url("uss_base_url", &req.uss_base_url)?;
         self.validate_extents(&req.extents, now, false)?;
+        let mut req = req;
+        req.extents = modelled(self.config.conflict_model, req.extents);
         let old = self.constraints.get(&req.id);
         match (old, &req.ovn) {
             (Some(old), _) if old.manager != caller.manager => {
@@ -1051,13 +1095,25 @@ impl Dss {
             uss_base_url: req.uss_base_url,
             notify_for_operational_intents: req.notify_for_operational_intents,
             notify_for_constraints: req.notify_for_constraints,
-            implicit: old.is_some_and(|o| o.implicit),
+            // Shaped through the subscriptions API, a subscription is its USS's
+            // own from then on: it no longer follows its intent nor goes with
+            // it (as in the reference DSS).
+            implicit: false,
         };
-        // A subscription that intents rely on must keep covering them.
+        // A subscription that intents rely on must keep covering them. Its
+        // start may lag theirs by the clock skew allowed when it was created
+        // ("now" on the client is not "now" here), as in the reference DSS.
         if old.is_some() {
             for oid in self.dependent_intents(req.id) {
                 if let Some(oi) = self.intents.get(&oid) {
-                    if oi.extents.iter().any(|v| !sub.covers(v)) {
+                    let uncovered = oi.extents.iter().any(|v| {
+                        let mut need = v.clone();
+                        if let (Some(s), Some(e)) = (need.time.start, need.time.end) {
+                            need.time.start = Some((s + MAX_CLOCK_SKEW).min(e));
+                        }
+                        !sub.covers(&need)
+                    });
+                    if uncovered {
                         return Err(DssError::bad(
                             "extents",
                             format!(

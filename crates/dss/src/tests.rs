@@ -359,3 +359,37 @@ fn down_uss_accepted_intents_do_not_block() {
     )
     .expect("a Down USS's Accepted intent needs no key");
 }
+
+#[test]
+fn reference_model_bounds_extents_in_altitude_and_time() {
+    // Alpha: one low volume. Bravo: a high volume beside a low one elsewhere.
+    // Exactly, bravo's high volume does not meet alpha's; in the reference
+    // model bravo's extents share the band 0–500 m and so it does.
+    let low = vol(46.0, 7.0, 0.01);
+    let mut high = vol(46.0, 7.0, 0.01);
+    high.altitude = AltitudeRange {
+        lower_m: 300.0,
+        upper_m: 500.0,
+    };
+    let far_low = vol(47.0, 7.0, 0.01);
+    for (model, conflicts) in [
+        (ConflictModel::Exact, false),
+        (ConflictModel::Reference, true),
+    ] {
+        let mut d = Dss::new(
+            Config {
+                conflict_model: model,
+                ..Config::default()
+            },
+            [1; 32],
+        );
+        d.put_intent(&caller("alpha"), t0(), put(1, vec![low.clone()], vec![]))
+            .unwrap();
+        let r = d.put_intent(
+            &caller("bravo"),
+            t0(),
+            put(2, vec![high.clone(), far_low.clone()], vec![]),
+        );
+        assert_eq!(r.is_err(), conflicts, "{model:?}");
+    }
+}

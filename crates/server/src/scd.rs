@@ -62,6 +62,20 @@ pub fn routes() -> Router<AppState> {
             "/dss/v1/subscriptions/{subscriptionid}/{version}",
             put(update_subscription).delete(delete_subscription),
         )
+        // An empty version in the path ("…/{id}/") is a client error, not an
+        // unknown endpoint.
+        .route(
+            "/dss/v1/operational_intent_references/{entityid}/",
+            put(empty_ovn_oir).delete(empty_ovn_oir),
+        )
+        .route(
+            "/dss/v1/constraint_references/{entityid}/",
+            put(empty_ovn_cr).delete(empty_ovn_cr),
+        )
+        .route(
+            "/dss/v1/subscriptions/{subscriptionid}/",
+            put(empty_version_sub).delete(empty_version_sub),
+        )
         .route("/dss/v1/reports", post(make_report))
         .route(
             "/dss/v1/uss_availability/{uss_id}",
@@ -89,6 +103,27 @@ fn extents(vs: &[Volume4DIn]) -> ApiResult<Vec<airspace::Volume4D>> {
         .enumerate()
         .map(|(i, v)| wire::volume4d(v, &format!("extents[{i}]")))
         .collect()
+}
+
+async fn empty_ovn_oir(State(st): State<AppState>, headers: HeaderMap) -> ApiError {
+    match authorize(&st, &headers, OIR_WRITE).await {
+        Ok(_) => ApiError::bad("ovn", "required: the OVN of the version being changed"),
+        Err(e) => e,
+    }
+}
+
+async fn empty_ovn_cr(State(st): State<AppState>, headers: HeaderMap) -> ApiError {
+    match authorize(&st, &headers, CR_WRITE).await {
+        Ok(_) => ApiError::bad("ovn", "required: the OVN of the version being changed"),
+        Err(e) => e,
+    }
+}
+
+async fn empty_version_sub(State(st): State<AppState>, headers: HeaderMap) -> ApiError {
+    match authorize(&st, &headers, SUB).await {
+        Ok(_) => ApiError::bad("version", "required: the version being changed"),
+        Err(e) => e,
+    }
 }
 
 // ---------------------------------------------------------------- operational intents
