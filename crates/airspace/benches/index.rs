@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p airspace --bench index -- --quick`
 //!
-//! Each index size is built once (bulk load, timed and printed), then:
+//! Each index size is built once (`Index::from_entries`, timed and printed),
+//! then:
 //! - `insert`: a new entity into the index of that size (the inserted
 //!   entities are removed again outside the timed section, so the size
 //!   stays put);
@@ -141,7 +142,7 @@ fn bench_index(c: &mut Criterion) {
         let pool: Vec<Volume4D> = (0..4096).map(|_| volume(&mut rng)).collect();
         let hits: usize = queries.iter().map(|q| idx.query(q).len()).sum();
         println!(
-            "index n={n}: bulk load {build_s:.2} s ({:.2} µs/entity), mean {:.2} hits/query",
+            "index n={n}: from_entries {build_s:.2} s ({:.2} µs/entity), mean {:.2} hits/query",
             build_s * 1e6 / n as f64,
             hits as f64 / queries.len() as f64
         );

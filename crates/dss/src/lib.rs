@@ -534,7 +534,8 @@ impl Dss {
     // ------------------------------------------------------------------ notifications
 
     /// Subscriptions touched by a change in `volumes`, selected by `wants`.
-    /// Their indices are incremented in `changes`; returns the subscribers.
+    /// Their indices are incremented in `pending`; returns the subscribers in
+    /// subscription-id order (the index answers in key order).
     fn dispatch(
         &self,
         volumes: &[Volume4D],
@@ -831,7 +832,7 @@ impl Dss {
                 });
             }
         }
-        subs.sort_by(|a, b| a.subscription_id.cmp(&b.subscription_id));
+        subs.sort_by_key(|s| s.subscription_id);
         subs
     }
 
@@ -861,15 +862,11 @@ impl Dss {
         }
         let old = old.clone();
         let mut pending = HashMap::new();
-        let subscribers = {
-            let mut s = self.dispatch(
-                &old.extents,
-                |s| s.notify_for_operational_intents,
-                &mut pending,
-            );
-            s.sort_by(|a, b| a.subscription_id.cmp(&b.subscription_id));
-            s
-        };
+        let subscribers = self.dispatch(
+            &old.extents,
+            |s| s.notify_for_operational_intents,
+            &mut pending,
+        );
         let mut changes: Vec<Change> = pending.into_values().map(Change::PutSubscription).collect();
         changes.push(Change::DeleteOperationalIntent(id));
         if let Some(sid) = old.subscription_id {
@@ -946,8 +943,7 @@ impl Dss {
             volumes.extend(o.extents.iter().cloned());
         }
         let mut pending = HashMap::new();
-        let mut subscribers = self.dispatch(&volumes, |s| s.notify_for_constraints, &mut pending);
-        subscribers.sort_by(|a, b| a.subscription_id.cmp(&b.subscription_id));
+        let subscribers = self.dispatch(&volumes, |s| s.notify_for_constraints, &mut pending);
         let mut changes: Vec<Change> = pending.into_values().map(Change::PutSubscription).collect();
         changes.push(Change::PutConstraint(constraint.clone()));
         Ok(self.commit(
@@ -984,9 +980,7 @@ impl Dss {
         }
         let old = old.clone();
         let mut pending = HashMap::new();
-        let mut subscribers =
-            self.dispatch(&old.extents, |s| s.notify_for_constraints, &mut pending);
-        subscribers.sort_by(|a, b| a.subscription_id.cmp(&b.subscription_id));
+        let subscribers = self.dispatch(&old.extents, |s| s.notify_for_constraints, &mut pending);
         let mut changes: Vec<Change> = pending.into_values().map(Change::PutSubscription).collect();
         changes.push(Change::DeleteConstraint(id));
         Ok(self.commit(

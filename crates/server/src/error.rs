@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
-    /// Replaces the plain body (409 with the missing OVNs).
-    pub body: Option<Value>,
-    /// Extra header, e.g. `WWW-Authenticate` on a 401.
-    pub header: Option<(header::HeaderName, HeaderValue)>,
+    /// Replaces the plain body (409 with the missing OVNs). Boxed: errors
+    /// travel through every `Result` of the edge and should stay small.
+    pub body: Option<Box<Value>>,
+    /// Adds `WWW-Authenticate: Bearer` (on a 401).
+    pub challenge: bool,
 }
 
 impl ApiError {
@@ -23,7 +24,7 @@ impl ApiError {
             status,
             message: message.into(),
             body: None,
-            header: None,
+            challenge: false,
         }
     }
 
@@ -40,7 +41,7 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, message);
-        e.header = Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        e.challenge = true;
         e
     }
 
@@ -74,10 +75,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self
             .body
+            .map(|b| *b)
             .unwrap_or_else(|| json!({ "message": self.message }));
         let mut resp = (self.status, Json(body)).into_response();
-        if let Some((k, v)) = self.header {
-            resp.headers_mut().insert(k, v);
+        if self.challenge {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

@@ -258,7 +258,7 @@ async fn put_intent(
             }))
         }
         Err(mut e) => {
-            e.body = refused;
+            e.body = refused.map(Box::new);
             Err(e)
         }
     }
