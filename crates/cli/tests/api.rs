@@ -333,3 +333,95 @@ fn health_and_metrics() {
     assert!(text.contains("http_request_duration_seconds"));
     assert!(text.contains(r#"status="404""#));
 }
+
+#[test]
+fn sigterm_stops_gracefully_and_keeps_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &[]);
+    let alpha = s.token("alpha", &[SC]);
+    let id = new_id();
+    let body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    let (st, _) = s.call("PUT", &format!("{OIR}/{id}"), Some(&alpha), Some(&body));
+    assert_eq!(st, 201);
+    let mut s = s;
+    let pid = s.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    drop(s);
+    let s = Server::start_in(tmp.path(), &[]);
+    let (st, _) = s.call("GET", &format!("{OIR}/{id}"), Some(&alpha), None);
+    assert_eq!(st, 200);
+}
+
+#[test]
+fn constraints_notify_subscribers_that_asked_for_them() {
+    let s = Server::start();
+    let cm = s.token("authority", &[CM]);
+    let sc = s.token("alpha", &[SC, CP]);
+    let sub_id = new_id();
+    let now = chrono::Utc::now();
+    let (st, sub) = s.call(
+        "PUT",
+        &format!("/dss/v1/subscriptions/{sub_id}"),
+        Some(&sc),
+        Some(&json!({
+            "extents": {
+                "volume": {"outline_circle": {"center": {"lat": 46.0, "lng": 7.0}, "radius": {"value": 3000, "units": "M"}}},
+                "time_start": {"value": iso(now), "format": "RFC3339"},
+                "time_end": {"value": iso(now + chrono::Duration::hours(2)), "format": "RFC3339"}
+            },
+            "uss_base_url": "https://uss.example/alpha",
+            "notify_for_operational_intents": false,
+            "notify_for_constraints": true
+        })),
+    );
+    assert_eq!(st, 200, "{sub}");
+    // A constraint without altitude bounds (unbounded) is legal.
+    let mut v = volume(46.0, 7.0, 0.01, 0, 60);
+    v["volume"]
+        .as_object_mut()
+        .unwrap()
+        .remove("altitude_lower");
+    v["volume"]
+        .as_object_mut()
+        .unwrap()
+        .remove("altitude_upper");
+    let cid = new_id();
+    let (st, c) = s.call(
+        "PUT",
+        &format!("/dss/v1/constraint_references/{cid}"),
+        Some(&cm),
+        Some(&json!({"extents": [v], "uss_base_url": "https://authority.example"})),
+    );
+    assert_eq!(st, 201, "{c}");
+    let subs = &c["subscribers"];
+    assert_eq!(
+        subs[0]["subscriptions"][0]["subscription_id"],
+        sub_id.as_str(),
+        "{c}"
+    );
+    assert_eq!(subs[0]["subscriptions"][0]["notification_index"], 1);
+    // The strategic-coordination token cannot write constraints.
+    let (st, _) = s.call(
+        "PUT",
+        &format!("/dss/v1/constraint_references/{}", new_id()),
+        Some(&sc),
+        Some(&json!({"extents": [volume(46.0, 7.0, 0.01, 0, 60)], "uss_base_url": "https://x.example"})),
+    );
+    assert_eq!(st, 403);
+}
