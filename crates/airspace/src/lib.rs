@@ -26,7 +26,9 @@ pub mod validate;
 
 pub use footprint::{Footprint, LatLng, PreparedFootprint};
 pub use index::Index;
-pub use validate::{validate_footprint, validate_volume, Limits, ValidationError};
+pub use validate::{
+    validate_footprint, validate_query_volume, validate_volume, Limits, ValidationError,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

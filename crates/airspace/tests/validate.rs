@@ -2,8 +2,8 @@
 mod common;
 
 use airspace::{
-    validate_footprint, validate_volume, AltitudeRange, Footprint, LatLng, Limits, TimeRange,
-    Volume4D,
+    validate_footprint, validate_query_volume, validate_volume, AltitudeRange, Footprint, LatLng,
+    Limits, TimeRange, Volume4D,
 };
 use chrono::{DateTime, Duration, Utc};
 use common::*;
@@ -318,6 +318,33 @@ fn times() {
     rejects(&v, "time_end", "start must be before end");
     v.time = TimeRange::new(t(100), t(100) + Duration::nanoseconds(1));
     assert_eq!(validate_volume(&v, &Limits::default()), Ok(()));
+}
+
+#[test]
+fn query_volumes() {
+    let limits = Limits::default();
+    let mut v = vol(square());
+    // A query may ask about one instant ...
+    v.time = TimeRange::new(t(100), t(100));
+    assert_eq!(validate_query_volume(&v, &limits), Ok(()));
+    // ... but not a reversed window,
+    v.time = TimeRange::new(t(100), t(99));
+    assert_eq!(
+        validate_query_volume(&v, &limits).unwrap_err().field,
+        "time_end"
+    );
+    // and otherwise follows the volume rules, with the same field names.
+    v.time = TimeRange::UNBOUNDED;
+    v.altitude = AltitudeRange::UNBOUNDED;
+    assert_eq!(validate_query_volume(&v, &limits), Ok(()));
+    v.footprint = circle(95.0, 0.0, 10.0);
+    let e = validate_query_volume(&v, &limits).unwrap_err();
+    assert_eq!(e.field, "volume.outline_circle.center.lat");
+    v.footprint = poly(&[(0.0, 0.0), (0.0, 0.95), (0.95, 0.95), (0.95, 0.0)]);
+    assert_eq!(
+        validate_query_volume(&v, &limits).unwrap_err().field,
+        "volume"
+    );
 }
 
 #[test]
