@@ -425,3 +425,46 @@ fn constraints_notify_subscribers_that_asked_for_them() {
     );
     assert_eq!(st, 403);
 }
+
+#[test]
+fn ended_intents_are_removed_by_the_service() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &["--expiry-interval-s", "1"]);
+    let alpha = s.token("alpha", &[SC]);
+    let id = new_id();
+    let now = chrono::Utc::now();
+    let mut v = volume(46.0, 7.0, 0.01, 0, 1);
+    v["time_start"]["value"] = json!(iso(now));
+    v["time_end"]["value"] = json!(iso(now + chrono::Duration::seconds(2)));
+    let (st, created) = s.call(
+        "PUT",
+        &format!("{OIR}/{id}"),
+        Some(&alpha),
+        Some(&intent_body(vec![v], vec![])),
+    );
+    assert_eq!(st, 201, "{created}");
+    let sub = created["operational_intent_reference"]["subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (st, _) = s.call("GET", &format!("{OIR}/{id}"), Some(&alpha), None);
+        if st == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ended intent still there"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Its implicit subscription went with it.
+    let (st, _) = s.call(
+        "GET",
+        &format!("/dss/v1/subscriptions/{sub}"),
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(st, 404);
+}
