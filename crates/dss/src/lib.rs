@@ -207,6 +207,55 @@ fn modelled(model: ConflictModel, mut extents: Vec<Volume4D>) -> Vec<Volume4D> {
     extents
 }
 
+/// Checks that the caller manages an entity and names its current OVN: the
+/// precondition of every change and deletion of an intent or constraint.
+/// `current` is the entity's (manager, OVN), if it exists.
+fn check_current(
+    kind: &str,
+    id: Uuid,
+    current: Option<(&str, &str)>,
+    caller: &Caller,
+    ovn: &str,
+) -> Result<()> {
+    if ovn.is_empty() {
+        return Err(DssError::bad("ovn", "required"));
+    }
+    let (manager, current_ovn) =
+        current.ok_or_else(|| DssError::NotFound(format!("{kind} {id} not found")))?;
+    if manager != caller.manager {
+        return Err(DssError::Forbidden(format!(
+            "{kind} {id} is managed by another USS"
+        )));
+    }
+    if current_ovn != ovn {
+        return Err(DssError::Conflict(format!(
+            "OVN {ovn} is not the current OVN of {kind} {id}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a create (no OVN) or an update (the OVN last seen) against what is
+/// stored; `missing` is the error for an update of something that does not exist.
+fn check_put(
+    kind: &str,
+    id: Uuid,
+    current: Option<(&str, &str)>,
+    caller: &Caller,
+    ovn: Option<&str>,
+    missing: impl FnOnce(&str) -> DssError,
+) -> Result<()> {
+    match (current, ovn) {
+        (Some((manager, _)), None) if manager != caller.manager => Err(DssError::Forbidden(
+            format!("{kind} {id} is managed by another USS"),
+        )),
+        (Some(_), None) => Err(DssError::Conflict(format!("{kind} {id} already exists"))),
+        (None, Some(ovn)) => Err(missing(ovn)),
+        (Some(_), Some(ovn)) => check_current(kind, id, current, caller, ovn),
+        (None, None) => Ok(()),
+    }
+}
+
 fn path_err(prefix: &str, e: airspace::ValidationError) -> DssError {
     DssError::bad(format!("{prefix}{}", e.field), e.reason)
 }
@@ -607,36 +656,22 @@ impl Dss {
 
         // --- checks against the current state
         let old = self.intents.get(&req.id);
-        match (old, &req.ovn) {
-            (Some(old), _) if old.manager != caller.manager => {
-                return Err(DssError::Forbidden(format!(
-                    "operational intent {} is managed by another USS",
-                    req.id
-                )));
-            }
-            (Some(_), None) => {
-                return Err(DssError::Conflict(format!(
-                    "operational intent {} already exists",
-                    req.id
-                )));
-            }
-            (Some(old), Some(ovn)) if &old.ovn != ovn => {
-                return Err(DssError::Conflict(format!(
-                    "OVN {ovn} is not the current OVN of operational intent {}",
-                    req.id
-                )));
-            }
-            (None, Some(ovn)) => {
-                return Err(DssError::bad(
+        check_put(
+            "operational intent",
+            req.id,
+            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
+            caller,
+            req.ovn.as_deref(),
+            |ovn| {
+                DssError::bad(
                     "ovn",
                     format!(
                         "operational intent {} does not exist, so it has no version {ovn}",
                         req.id
                     ),
-                ));
-            }
-            _ => {}
-        }
+                )
+            },
+        )?;
 
         let version = old.map_or(1, |o| o.version + 1);
         let previous_sub = old
@@ -843,23 +878,15 @@ impl Dss {
         id: Uuid,
         ovn: &str,
     ) -> Result<Outcome<IntentChanged>> {
-        if ovn.is_empty() {
-            return Err(DssError::bad("ovn", "required"));
-        }
-        let old = self
-            .intents
-            .get(&id)
-            .ok_or_else(|| DssError::NotFound(format!("operational intent {id} not found")))?;
-        if old.manager != caller.manager {
-            return Err(DssError::Forbidden(format!(
-                "operational intent {id} is managed by another USS"
-            )));
-        }
-        if old.ovn != ovn {
-            return Err(DssError::Conflict(format!(
-                "OVN {ovn} is not the current OVN of operational intent {id}"
-            )));
-        }
+        let old = self.intents.get(&id);
+        check_current(
+            "operational intent",
+            id,
+            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
+            caller,
+            ovn,
+        )?;
+        let old = old.expect("checked above");
         let old = old.clone();
         let mut pending = HashMap::new();
         let subscribers = self.dispatch(
@@ -902,33 +929,19 @@ impl Dss {
         let mut req = req;
         req.extents = modelled(self.config.conflict_model, req.extents);
         let old = self.constraints.get(&req.id);
-        match (old, &req.ovn) {
-            (Some(old), _) if old.manager != caller.manager => {
-                return Err(DssError::Forbidden(format!(
-                    "constraint {} is managed by another USS",
-                    req.id
-                )));
-            }
-            (Some(_), None) => {
-                return Err(DssError::Conflict(format!(
-                    "constraint {} already exists",
-                    req.id
-                )));
-            }
-            (Some(old), Some(ovn)) if &old.ovn != ovn => {
-                return Err(DssError::Conflict(format!(
-                    "OVN {ovn} is not the current OVN of constraint {}",
-                    req.id
-                )));
-            }
-            (None, Some(ovn)) => {
-                return Err(DssError::Conflict(format!(
+        check_put(
+            "constraint",
+            req.id,
+            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
+            caller,
+            req.ovn.as_deref(),
+            |ovn| {
+                DssError::Conflict(format!(
                     "constraint {} does not exist, so it has no version {ovn}",
                     req.id
-                )));
-            }
-            _ => {}
-        }
+                ))
+            },
+        )?;
         let version = old.map_or(1, |o| o.version + 1);
         let constraint = Constraint {
             id: req.id,
@@ -961,23 +974,15 @@ impl Dss {
         id: Uuid,
         ovn: &str,
     ) -> Result<Outcome<ConstraintChanged>> {
-        if ovn.is_empty() {
-            return Err(DssError::bad("ovn", "required"));
-        }
-        let old = self
-            .constraints
-            .get(&id)
-            .ok_or_else(|| DssError::NotFound(format!("constraint {id} not found")))?;
-        if old.manager != caller.manager {
-            return Err(DssError::Forbidden(format!(
-                "constraint {id} is managed by another USS"
-            )));
-        }
-        if old.ovn != ovn {
-            return Err(DssError::Conflict(format!(
-                "OVN {ovn} is not the current OVN of constraint {id}"
-            )));
-        }
+        let old = self.constraints.get(&id);
+        check_current(
+            "constraint",
+            id,
+            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
+            caller,
+            ovn,
+        )?;
+        let old = old.expect("checked above");
         let old = old.clone();
         let mut pending = HashMap::new();
         let subscribers = self.dispatch(&old.extents, |s| s.notify_for_constraints, &mut pending);
