@@ -468,3 +468,41 @@ fn ended_intents_are_removed_by_the_service() {
     );
     assert_eq!(st, 404);
 }
+
+#[test]
+fn a_refused_request_with_an_unread_body_keeps_the_connection_usable() {
+    // Clients send bodies on DELETE; a refusal that never reads the body must
+    // not leave bytes behind on the kept-alive connection (hyper would close it
+    // under the client's next request). Two requests pipelined on one socket.
+    use std::io::{Read, Write};
+    let s = Server::start();
+    let bravo = s.token("bravo", &[SC]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let body = format!("{{\"padding\": \"{}\"}}", "x".repeat(300_000));
+    let path = format!("{OIR}/{}/some-ovn-some-ovn-1", new_id());
+    let mut req = Vec::new();
+    for _ in 0..2 {
+        req.extend_from_slice(
+            format!(
+                "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bravo}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    sock.write_all(&req).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while got.windows(12).filter(|w| w == b"HTTP/1.1 404").count() < 2 {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(text.matches("HTTP/1.1 404").count(), 2, "{text}");
+}

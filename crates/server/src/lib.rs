@@ -111,6 +111,35 @@ async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Reads every request body whole before routing. A handler that answers
+/// without reading the body (a DELETE carrying one, a 401 before decoding)
+/// would otherwise leave unread bytes on a kept-alive connection, which hyper
+/// resolves by closing it under the client's next request.
+async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, st.max_body_bytes).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Err(e) => {
+            // to_bytes fails only on a read error or the limit; both are the client's.
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if too_large {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "request body exceeds the limit of {} bytes",
+                        st.max_body_bytes
+                    ),
+                )
+                .into_response()
+            } else {
+                ApiError::bad("body", format!("cannot read request body: {e}")).into_response()
+            }
+        }
+    }
+}
+
 async fn healthy() -> &'static str {
     "ok"
 }
@@ -152,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .route_layer(middleware::from_fn(track))
+        .layer(middleware::from_fn_with_state(state.clone(), buffer_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
