@@ -74,7 +74,7 @@ struct TokenArgs {
     #[arg(long)]
     sub: String,
     /// Scope to grant (repeatable), e.g. utm.strategic_coordination.
-    #[arg(long = "scope", required = true)]
+    #[arg(long = "scope", required = true, num_args = 1..)]
     scopes: Vec<String>,
     /// Folder holding the development key (as given to serve).
     #[arg(long, default_value = "data", env = "DECONFLICT_DATA_DIR")]
