@@ -1,12 +1,14 @@
 //! The bearer token verifier.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::claims::{validate, Claims, TimePolicy};
 use crate::error::{echo, AuthError, AuthSetupError};
@@ -71,7 +73,18 @@ struct Inner {
     policy: TimePolicy,
     static_keys: Vec<Arc<VerificationKey>>,
     jwks: Option<Arc<JwksSource>>,
+    /// Tokens whose signature already verified, by SHA-256 of the token, with
+    /// the key that verified it. A client sends the same token for up to an
+    /// hour; an ES256 or RS256 verification costs far more than the request it
+    /// guards. Claims (expiry, audience...) are still checked on every use, and
+    /// a hit counts only while its key is still configured, so a key rotated
+    /// out of the JWKS stops its tokens at once.
+    verified: Mutex<HashMap<[u8; 32], Arc<VerificationKey>>>,
 }
+
+/// Bound of the verified-signature cache; it is emptied when full (cheap, and
+/// every live client re-enters it with one verification).
+const VERIFIED_CACHE_MAX: usize = 16_384;
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,6 +183,7 @@ impl Verifier {
                 },
                 static_keys,
                 jwks,
+                verified: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -232,7 +246,29 @@ impl Verifier {
 
     fn check(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
         let parsed = parse_compact(token)?;
-        self.verify_signature(&parsed)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let cached = self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            .cloned();
+        match cached {
+            Some(key) if self.key_is_current(&key) => {}
+            _ => {
+                let key = self.verify_signature(&parsed)?;
+                let mut cache = self
+                    .inner
+                    .verified
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= VERIFIED_CACHE_MAX {
+                    cache.clear();
+                }
+                cache.insert(digest, key);
+            }
+        }
         // Claims are only looked at once the signature holds: an attacker
         // learns nothing about claim checks from unsigned tokens.
         let payload = URL_SAFE_NO_PAD
@@ -251,7 +287,17 @@ impl Verifier {
     /// `kid` (the InterUSS tooling sends none): every key. Only keys of the
     /// algorithm's type are ever tried, so an RSA key can never be misused
     /// for another algorithm.
-    fn verify_signature(&self, parsed: &Parsed<'_>) -> Result<(), AuthError> {
+    fn key_is_current(&self, key: &Arc<VerificationKey>) -> bool {
+        self.inner.static_keys.iter().any(|k| Arc::ptr_eq(k, key))
+            || self
+                .inner
+                .jwks
+                .as_ref()
+                .is_some_and(|j| j.keys().iter().any(|k| Arc::ptr_eq(k, key)))
+    }
+
+    /// Returns the key that verified the signature.
+    fn verify_signature(&self, parsed: &Parsed<'_>) -> Result<Arc<VerificationKey>, AuthError> {
         let jwks_keys = self.inner.jwks.as_ref().map(|j| j.keys());
         let all = || {
             self.inner
@@ -264,7 +310,7 @@ impl Verifier {
         }
         let of_alg = |k: &&Arc<VerificationKey>| k.material.alg() == parsed.alg;
         let verifies =
-            |k: &Arc<VerificationKey>| k.material.verify(parsed.signing_input, &parsed.signature);
+            |k: &&Arc<VerificationKey>| k.material.verify(parsed.signing_input, &parsed.signature);
 
         match &parsed.kid {
             Some(kid) => {
@@ -272,25 +318,24 @@ impl Verifier {
                     .filter(|k| k.kid.as_deref() == Some(kid.as_str()))
                     .peekable();
                 if named.peek().is_some() {
-                    return if named.filter(of_alg).any(verifies) {
-                        Ok(())
-                    } else {
-                        Err(AuthError::BadSignature)
-                    };
+                    return named
+                        .filter(of_alg)
+                        .find(verifies)
+                        .cloned()
+                        .ok_or(AuthError::BadSignature);
                 }
-                if all().filter(|k| k.fallback).filter(of_alg).any(verifies) {
-                    Ok(())
-                } else {
-                    Err(AuthError::UnknownKeyId(echo(kid)))
-                }
+                all()
+                    .filter(|k| k.fallback)
+                    .filter(of_alg)
+                    .find(verifies)
+                    .cloned()
+                    .ok_or_else(|| AuthError::UnknownKeyId(echo(kid)))
             }
-            None => {
-                if all().filter(of_alg).any(verifies) {
-                    Ok(())
-                } else {
-                    Err(AuthError::BadSignature)
-                }
-            }
+            None => all()
+                .filter(of_alg)
+                .find(verifies)
+                .cloned()
+                .ok_or(AuthError::BadSignature),
         }
     }
 }

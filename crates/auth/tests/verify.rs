@@ -498,3 +498,27 @@ async fn bearer_header_round_trip() {
     assert!(v.verify(bearer_token(&header).unwrap()).is_ok());
     assert_eq!(bearer_token(""), Err(AuthError::MissingToken));
 }
+
+#[tokio::test]
+async fn a_token_verified_once_is_still_checked_in_full_on_reuse() {
+    // The second use of a token skips the signature (cached), never the claims.
+    let v = verifier(&[A_PUBLIC]).await;
+    let claims = noauth_claims("uss1", "localhost", &["utm.strategic_coordination"]);
+    let token = sign_rs256(A_PRIVATE, None, &claims);
+    for _ in 0..3 {
+        assert_eq!(v.verify(&token).unwrap().sub, "uss1");
+    }
+    // Past its expiry (plus leeway), the cached token is refused.
+    assert_eq!(
+        v.verify_at(&token, now() + 3600 + 60),
+        Err(AuthError::Expired)
+    );
+    // Any change to the token is another token: verified afresh, and refused.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert!(v.verify(&forged).is_err());
+    // The same signed bytes offered to a verifier without that key: refused.
+    let other = verifier(&[B_PUBLIC]).await;
+    assert!(other.verify(&token).is_err());
+}
