@@ -24,6 +24,53 @@ enum Command {
     Serve(ServeArgs),
     /// Print a development token signed by the key in the data folder.
     Token(TokenArgs),
+    /// Predict conflicts and losses of separation in a scenario of aircraft
+    /// states (the CSV formats of the BlueSky baseline).
+    Detect(DetectArgs),
+    /// Play recorded traffic (CSV, optionally gzipped) through the detector
+    /// and report every pair of flights that lost separation.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct DetectArgs {
+    /// Scenario CSV (id, lat, lon, alt, track, gs, vs).
+    scenario: PathBuf,
+    /// `bluesky`: reproduce BlueSky's StateBased detector, quirks included;
+    /// `default`: symmetric, on the ellipsoid, per-pair minima.
+    #[arg(long, default_value = "default")]
+    mode: tactical::engine::Mode,
+    /// Where to write the directed conflict pairs.
+    #[arg(long)]
+    pairs_out: PathBuf,
+    /// Where to write the pairs in loss of separation now.
+    #[arg(long)]
+    los_out: Option<PathBuf>,
+    /// Lookahead in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    lookahead: f64,
+    /// Horizontal and vertical minima, e.g. 5nm,1000ft or 50m,15m.
+    #[arg(long, default_value = "5nm,1000ft")]
+    minima: tactical::units::Minima,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// Recorded traffic, .csv or .csv.gz.
+    file: PathBuf,
+    /// Report of losses of separation: .json for JSON, anything else CSV.
+    #[arg(long)]
+    report: PathBuf,
+    /// Horizontal and vertical minima, e.g. 5nm,1000ft.
+    #[arg(long, default_value = "5nm,1000ft")]
+    minima: tactical::units::Minima,
+    /// Feet taken off the vertical minimum before comparing, for the 25 ft
+    /// quantisation of ADS-B altitudes (adjacent flight levels report 975 ft).
+    #[arg(long, default_value_t = 25.0)]
+    vertical_tolerance: f64,
+    /// Replay speed (2 = twice real time); without it, as fast as possible.
+    #[arg(long)]
+    speed: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -133,6 +180,22 @@ fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("cannot listen on {}", config.listen))?;
                 server::serve(config, listener, server::shutdown_signal()).await
             })
+        }
+        Command::Detect(a) => {
+            let mut args = tactical::DetectArgs::new(a.scenario, a.mode, a.pairs_out);
+            args.los_out = a.los_out;
+            args.lookahead_s = a.lookahead;
+            args.minima = a.minima;
+            println!("{}", tactical::detect_command(&args)?);
+            Ok(())
+        }
+        Command::Replay(a) => {
+            let mut args = tactical::ReplayArgs::new(a.file, a.report);
+            args.minima = a.minima;
+            args.vertical_tolerance_ft = a.vertical_tolerance;
+            args.speed = a.speed;
+            println!("{}", tactical::replay_command(&args)?);
+            Ok(())
         }
         Command::Token(a) => {
             let key = auth::dev::DevKey::load_or_create(&a.data_dir).with_context(|| {
