@@ -132,7 +132,7 @@ async fn query_intents(
     State(st): State<AppState>,
     headers: HeaderMap,
     JsonBody(q): JsonBody<QueryIn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IntentsOut>> {
     let claims = authorize(&st, &headers, OIR_READ).await?;
     let aoi = area_of_interest(&q)?;
     let out = st
@@ -145,14 +145,16 @@ async fn query_intents(
             })
         })
         .await?;
-    Ok(Json(json!({ "operational_intent_references": out })))
+    Ok(Json(IntentsOut {
+        operational_intent_references: out,
+    }))
 }
 
 async fn get_intent(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(entityid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IntentEnvelope>> {
     let claims = authorize(&st, &headers, OIR_READ).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let out = st
@@ -162,7 +164,9 @@ async fn get_intent(
                 .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager)))
         })
         .await?;
-    Ok(Json(json!({ "operational_intent_reference": out })))
+    Ok(Json(IntentEnvelope {
+        operational_intent_reference: out,
+    }))
 }
 
 fn put_intent_request(
@@ -217,7 +221,7 @@ async fn put_intent(
     entityid: String,
     ovn: Option<String>,
     body: PutIntentIn,
-) -> ApiResult<Value> {
+) -> ApiResult<IntentChangeOut> {
     let claims = authorize(&st, &headers, OIR_WRITE).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let req = put_intent_request(id, ovn, body)?;
@@ -252,10 +256,14 @@ async fn put_intent(
     match result {
         Ok(changed) => {
             let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-            Ok(json!({
-                "subscribers": subscribers_out(&changed.subscribers),
-                "operational_intent_reference": intent_out(&changed.intent, &who.manager, availability),
-            }))
+            Ok(IntentChangeOut {
+                subscribers: subscribers_out(&changed.subscribers),
+                operational_intent_reference: intent_out(
+                    &changed.intent,
+                    &who.manager,
+                    availability,
+                ),
+            })
         }
         Err(mut e) => {
             e.body = refused.map(Box::new);
@@ -269,7 +277,7 @@ async fn create_intent(
     headers: HeaderMap,
     Path(entityid): Path<String>,
     JsonBody(body): JsonBody<PutIntentIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<IntentChangeOut>)> {
     put_intent(st, headers, entityid, None, body)
         .await
         .map(|v| (StatusCode::CREATED, Json(v)))
@@ -280,7 +288,7 @@ async fn update_intent(
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutIntentIn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IntentChangeOut>> {
     put_intent(st, headers, entityid, Some(ovn), body)
         .await
         .map(Json)
@@ -290,16 +298,16 @@ async fn delete_intent(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IntentChangeOut>> {
     let claims = authorize(&st, &headers, OIR_READ).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let who = caller(&claims);
     let changed = st.core.write(|d| d.delete_intent(&who, id, &ovn)).await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-    Ok(Json(json!({
-        "subscribers": subscribers_out(&changed.subscribers),
-        "operational_intent_reference": intent_out(&changed.intent, &who.manager, availability),
-    })))
+    Ok(Json(IntentChangeOut {
+        subscribers: subscribers_out(&changed.subscribers),
+        operational_intent_reference: intent_out(&changed.intent, &who.manager, availability),
+    }))
 }
 
 // ---------------------------------------------------------------- constraints
@@ -308,7 +316,7 @@ async fn query_constraints(
     State(st): State<AppState>,
     headers: HeaderMap,
     JsonBody(q): JsonBody<QueryIn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConstraintsOut>> {
     let claims = authorize(&st, &headers, CR_READ).await?;
     let aoi = area_of_interest(&q)?;
     let out = st
@@ -321,14 +329,16 @@ async fn query_constraints(
             })
         })
         .await?;
-    Ok(Json(json!({ "constraint_references": out })))
+    Ok(Json(ConstraintsOut {
+        constraint_references: out,
+    }))
 }
 
 async fn get_constraint(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(entityid): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConstraintEnvelope>> {
     let claims = authorize(&st, &headers, CR_READ).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let out = st
@@ -338,7 +348,9 @@ async fn get_constraint(
                 .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager)))
         })
         .await?;
-    Ok(Json(json!({ "constraint_reference": out })))
+    Ok(Json(ConstraintEnvelope {
+        constraint_reference: out,
+    }))
 }
 
 async fn put_constraint(
@@ -347,7 +359,7 @@ async fn put_constraint(
     entityid: String,
     ovn: Option<String>,
     body: PutConstraintIn,
-) -> ApiResult<Value> {
+) -> ApiResult<ConstraintChangeOut> {
     let claims = authorize(&st, &headers, CR_WRITE).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let req = dss::PutConstraint {
@@ -360,10 +372,10 @@ async fn put_constraint(
     let now = Utc::now();
     let changed = st.core.write(|d| d.put_constraint(&who, now, req)).await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-    Ok(json!({
-        "subscribers": subscribers_out(&changed.subscribers),
-        "constraint_reference": constraint_out(&changed.constraint, &who.manager, availability),
-    }))
+    Ok(ConstraintChangeOut {
+        subscribers: subscribers_out(&changed.subscribers),
+        constraint_reference: constraint_out(&changed.constraint, &who.manager, availability),
+    })
 }
 
 async fn create_constraint(
@@ -371,7 +383,7 @@ async fn create_constraint(
     headers: HeaderMap,
     Path(entityid): Path<String>,
     JsonBody(body): JsonBody<PutConstraintIn>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<ConstraintChangeOut>)> {
     put_constraint(st, headers, entityid, None, body)
         .await
         .map(|v| (StatusCode::CREATED, Json(v)))
@@ -382,7 +394,7 @@ async fn update_constraint(
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutConstraintIn>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConstraintChangeOut>> {
     put_constraint(st, headers, entityid, Some(ovn), body)
         .await
         .map(Json)
@@ -392,7 +404,7 @@ async fn delete_constraint(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ConstraintChangeOut>> {
     let claims = authorize(&st, &headers, CR_WRITE).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let who = caller(&claims);
@@ -401,10 +413,10 @@ async fn delete_constraint(
         .write(|d| d.delete_constraint(&who, id, &ovn))
         .await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-    Ok(Json(json!({
-        "subscribers": subscribers_out(&changed.subscribers),
-        "constraint_reference": constraint_out(&changed.constraint, &who.manager, availability),
-    })))
+    Ok(Json(ConstraintChangeOut {
+        subscribers: subscribers_out(&changed.subscribers),
+        constraint_reference: constraint_out(&changed.constraint, &who.manager, availability),
+    }))
 }
 
 // ---------------------------------------------------------------- subscriptions

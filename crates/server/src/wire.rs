@@ -403,3 +403,39 @@ pub fn availability_out(a: &UssAvailability) -> AvailabilityOut {
         version: a.version.clone(),
     }
 }
+
+// Response envelopes, serialized straight from these types (not through an
+// intermediate `serde_json::Value`, which costs a map allocation per field on
+// the hottest paths).
+
+#[derive(Debug, Serialize)]
+pub struct IntentsOut {
+    pub operational_intent_references: Vec<IntentOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IntentEnvelope {
+    pub operational_intent_reference: IntentOut,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IntentChangeOut {
+    pub subscribers: Vec<SubscriberOut>,
+    pub operational_intent_reference: IntentOut,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConstraintsOut {
+    pub constraint_references: Vec<ConstraintOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConstraintEnvelope {
+    pub constraint_reference: ConstraintOut,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConstraintChangeOut {
+    pub subscribers: Vec<SubscriberOut>,
+    pub constraint_reference: ConstraintOut,
+}
