@@ -207,51 +207,74 @@ fn modelled(model: ConflictModel, mut extents: Vec<Volume4D>) -> Vec<Volume4D> {
     extents
 }
 
+/// What intents and constraints share for the precondition of a change.
+trait Versioned {
+    fn manager(&self) -> &str;
+    fn ovn(&self) -> &str;
+}
+
+impl Versioned for OperationalIntent {
+    fn manager(&self) -> &str {
+        &self.manager
+    }
+    fn ovn(&self) -> &str {
+        &self.ovn
+    }
+}
+
+impl Versioned for Constraint {
+    fn manager(&self) -> &str {
+        &self.manager
+    }
+    fn ovn(&self) -> &str {
+        &self.ovn
+    }
+}
+
 /// Checks that the caller manages an entity and names its current OVN: the
 /// precondition of every change and deletion of an intent or constraint.
-/// `current` is the entity's (manager, OVN), if it exists.
-fn check_current(
+/// Returns the entity as stored.
+fn check_current<'a, T: Versioned>(
     kind: &str,
     id: Uuid,
-    current: Option<(&str, &str)>,
+    current: Option<&'a T>,
     caller: &Caller,
     ovn: &str,
-) -> Result<()> {
+) -> Result<&'a T> {
     if ovn.is_empty() {
         return Err(DssError::bad("ovn", "required"));
     }
-    let (manager, current_ovn) =
-        current.ok_or_else(|| DssError::NotFound(format!("{kind} {id} not found")))?;
-    if manager != caller.manager {
+    let entity = current.ok_or_else(|| DssError::NotFound(format!("{kind} {id} not found")))?;
+    if entity.manager() != caller.manager {
         return Err(DssError::Forbidden(format!(
             "{kind} {id} is managed by another USS"
         )));
     }
-    if current_ovn != ovn {
+    if entity.ovn() != ovn {
         return Err(DssError::Conflict(format!(
             "OVN {ovn} is not the current OVN of {kind} {id}"
         )));
     }
-    Ok(())
+    Ok(entity)
 }
 
 /// Checks a create (no OVN) or an update (the OVN last seen) against what is
 /// stored; `missing` is the error for an update of something that does not exist.
-fn check_put(
+fn check_put<T: Versioned>(
     kind: &str,
     id: Uuid,
-    current: Option<(&str, &str)>,
+    current: Option<&T>,
     caller: &Caller,
     ovn: Option<&str>,
     missing: impl FnOnce(&str) -> DssError,
 ) -> Result<()> {
     match (current, ovn) {
-        (Some((manager, _)), None) if manager != caller.manager => Err(DssError::Forbidden(
-            format!("{kind} {id} is managed by another USS"),
-        )),
+        (Some(e), None) if e.manager() != caller.manager => Err(DssError::Forbidden(format!(
+            "{kind} {id} is managed by another USS"
+        ))),
         (Some(_), None) => Err(DssError::Conflict(format!("{kind} {id} already exists"))),
         (None, Some(ovn)) => Err(missing(ovn)),
-        (Some(_), Some(ovn)) => check_current(kind, id, current, caller, ovn),
+        (Some(_), Some(ovn)) => check_current(kind, id, current, caller, ovn).map(|_| ()),
         (None, None) => Ok(()),
     }
 }
@@ -659,7 +682,7 @@ impl Dss {
         check_put(
             "operational intent",
             req.id,
-            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
+            old,
             caller,
             req.ovn.as_deref(),
             |ovn| {
@@ -878,16 +901,8 @@ impl Dss {
         id: Uuid,
         ovn: &str,
     ) -> Result<Outcome<IntentChanged>> {
-        let old = self.intents.get(&id);
-        check_current(
-            "operational intent",
-            id,
-            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
-            caller,
-            ovn,
-        )?;
-        let old = old.expect("checked above");
-        let old = old.clone();
+        let old =
+            check_current("operational intent", id, self.intents.get(&id), caller, ovn)?.clone();
         let mut pending = HashMap::new();
         let subscribers = self.dispatch(
             &old.extents,
@@ -932,7 +947,7 @@ impl Dss {
         check_put(
             "constraint",
             req.id,
-            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
+            old,
             caller,
             req.ovn.as_deref(),
             |ovn| {
@@ -974,16 +989,7 @@ impl Dss {
         id: Uuid,
         ovn: &str,
     ) -> Result<Outcome<ConstraintChanged>> {
-        let old = self.constraints.get(&id);
-        check_current(
-            "constraint",
-            id,
-            old.map(|o| (o.manager.as_str(), o.ovn.as_str())),
-            caller,
-            ovn,
-        )?;
-        let old = old.expect("checked above");
-        let old = old.clone();
+        let old = check_current("constraint", id, self.constraints.get(&id), caller, ovn)?.clone();
         let mut pending = HashMap::new();
         let subscribers = self.dispatch(&old.extents, |s| s.notify_for_constraints, &mut pending);
         let mut changes: Vec<Change> = pending.into_values().map(Change::PutSubscription).collect();

@@ -66,15 +66,18 @@ pub fn routes() -> Router<AppState> {
         // unknown endpoint.
         .route(
             "/dss/v1/operational_intent_references/{entityid}/",
-            put(empty_ovn_oir).delete(empty_ovn_oir),
+            put(|State(st), h| empty_version(st, h, OIR_WRITE, "ovn"))
+                .delete(|State(st), h| empty_version(st, h, OIR_READ, "ovn")),
         )
         .route(
             "/dss/v1/constraint_references/{entityid}/",
-            put(empty_ovn_cr).delete(empty_ovn_cr),
+            put(|State(st), h| empty_version(st, h, CR_WRITE, "ovn"))
+                .delete(|State(st), h| empty_version(st, h, CR_WRITE, "ovn")),
         )
         .route(
             "/dss/v1/subscriptions/{subscriptionid}/",
-            put(empty_version_sub).delete(empty_version_sub),
+            put(|State(st), h| empty_version(st, h, SUB, "version"))
+                .delete(|State(st), h| empty_version(st, h, SUB, "version")),
         )
         .route("/dss/v1/reports", post(make_report))
         .route(
@@ -105,23 +108,11 @@ fn extents(vs: &[Volume4DIn]) -> ApiResult<Vec<airspace::Volume4D>> {
         .collect()
 }
 
-async fn empty_ovn_oir(State(st): State<AppState>, headers: HeaderMap) -> ApiError {
-    match authorize(&st, &headers, OIR_WRITE).await {
-        Ok(_) => ApiError::bad("ovn", "required: the OVN of the version being changed"),
-        Err(e) => e,
-    }
-}
-
-async fn empty_ovn_cr(State(st): State<AppState>, headers: HeaderMap) -> ApiError {
-    match authorize(&st, &headers, CR_WRITE).await {
-        Ok(_) => ApiError::bad("ovn", "required: the OVN of the version being changed"),
-        Err(e) => e,
-    }
-}
-
-async fn empty_version_sub(State(st): State<AppState>, headers: HeaderMap) -> ApiError {
-    match authorize(&st, &headers, SUB).await {
-        Ok(_) => ApiError::bad("version", "required: the version being changed"),
+/// The answer to a change or deletion whose version segment is empty
+/// ("…/{id}/"): authenticated as the endpoint would be, then a 400.
+async fn empty_version(st: AppState, headers: HeaderMap, scopes: Scopes, field: &str) -> ApiError {
+    match authorize(&st, &headers, scopes).await {
+        Ok(_) => ApiError::bad(field, "required: the version being changed"),
         Err(e) => e,
     }
 }
