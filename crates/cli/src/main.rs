@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a development token signed by the key in the data folder.
     Token(TokenArgs),
     /// Predict conflicts and losses of separation in a scenario of aircraft
@@ -118,6 +118,32 @@ struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Live traffic: an SBS-1 BaseStation server to read (host:port, as
+    /// dump1090 and readsb serve on port 30003). Repeatable.
+    #[arg(long = "sbs")]
+    sbs: Vec<String>,
+    /// Live traffic: a recording (CSV of shared/data/, .csv or .csv.gz)
+    /// played as if it were flying now.
+    #[arg(long)]
+    replay: Option<PathBuf>,
+    /// Speed of --replay (traffic flies this many times faster).
+    #[arg(long, default_value_t = 1.0)]
+    replay_speed: f64,
+    /// Start --replay again when it ends.
+    #[arg(long)]
+    replay_loop: bool,
+    /// Separation minima of live traffic, e.g. 5nm,1000ft or 50m,15m.
+    #[arg(long, default_value = "5nm,1000ft")]
+    traffic_minima: tactical::units::Minima,
+    /// Conflict prediction lookahead for live traffic, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    lookahead_s: f64,
+    /// A track silent for this many seconds is dropped.
+    #[arg(long, default_value_t = 60.0)]
+    track_timeout_s: f64,
+    /// A position is never carried forward further than this many seconds.
+    #[arg(long, default_value_t = 30.0)]
+    max_extrapolation_s: f64,
 }
 
 #[derive(clap::Args)]
@@ -177,7 +203,32 @@ fn main() -> anyhow::Result<()> {
                     },
                 },
                 expiry_interval: Duration::from_secs(a.expiry_interval_s.max(1)),
+                live: server::live::LiveConfig {
+                    params: tactical::incremental::IncrementalParams {
+                        lookahead_s: a.lookahead_s,
+                        minima: tactical::engine::MinimaRules::uniform(a.traffic_minima),
+                        track_timeout_s: a.track_timeout_s,
+                        max_extrapolation_s: a.max_extrapolation_s,
+                        ..Default::default()
+                    },
+                    sbs: a.sbs,
+                    replay: a.replay,
+                    replay_speed: a.replay_speed,
+                    replay_loop: a.replay_loop,
+                },
             };
+            if !(a.replay_speed.is_finite() && a.replay_speed > 0.0) {
+                anyhow::bail!("--replay-speed must be a positive number");
+            }
+            for (name, v) in [
+                ("--lookahead-s", a.lookahead_s),
+                ("--track-timeout-s", a.track_timeout_s),
+                ("--max-extrapolation-s", a.max_extrapolation_s),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    anyhow::bail!("{name} must be a non-negative number of seconds");
+                }
+            }
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(config.listen)

@@ -9,6 +9,7 @@
 pub mod core;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod scd;
 pub mod wire;
 
@@ -40,6 +41,8 @@ pub struct Config {
     pub rules: dss::Config,
     /// How often ended entities are removed.
     pub expiry_interval: Duration,
+    /// Live traffic: feeds and detection parameters.
+    pub live: live::LiveConfig,
 }
 
 impl Default for Config {
@@ -53,6 +56,7 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             rules: dss::Config::default(),
             expiry_interval: Duration::from_secs(10),
+            live: live::LiveConfig::default(),
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct AppState {
     pub core: Arc<Core>,
     pub verifier: auth::Verifier,
     pub max_body_bytes: usize,
+    pub live: Arc<live::Live>,
 }
 
 fn prometheus() -> &'static PrometheusHandle {
@@ -170,6 +175,7 @@ pub fn router(state: AppState) -> Router {
     let _ = prometheus();
     Router::new()
         .merge(scd::routes())
+        .merge(live::routes())
         .route("/healthy", get(healthy))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -226,6 +232,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
             core: Arc::new(core),
             verifier,
             max_body_bytes: config.max_body_bytes,
+            live: Arc::new(live::Live::new(config.live.params.clone())),
         },
         sqlite,
     ))
@@ -261,6 +268,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (state, sqlite) = build(&config).await?;
     let sweeper = tokio::spawn(expire_loop(state.core.clone(), config.expiry_interval));
+    live::start(&state.live, &config.live);
     let app = router(state);
     tracing::info!(listen = %listener.local_addr()?, "deconflict is serving the ASTM F3548-21 DSS API");
     axum::serve(listener, app)

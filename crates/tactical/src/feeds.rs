@@ -240,10 +240,26 @@ struct TelemetryLine {
     #[serde(default)]
     vs_mps: f64,
     callsign: Option<String>,
+    /// The operational intent the aircraft is flying, for conformance
+    /// monitoring.
+    intent_id: Option<String>,
+}
+
+/// A parsed telemetry line: the update and, if the party gave it, the
+/// operational intent the aircraft flies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Telemetry {
+    pub update: TrackUpdate,
+    pub intent_id: Option<String>,
 }
 
 /// Parses and validates one telemetry line; the error names the field.
 pub fn parse_telemetry_line(line: &str) -> Result<TrackUpdate, String> {
+    parse_telemetry(line).map(|t| t.update)
+}
+
+/// Like [`parse_telemetry_line`], keeping the intent the line names.
+pub fn parse_telemetry(line: &str) -> Result<Telemetry, String> {
     let mut de = serde_json::Deserializer::from_str(line);
     let t: TelemetryLine = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -291,19 +307,25 @@ pub fn parse_telemetry_line(line: &str) -> Result<TrackUpdate, String> {
             return Err(format!("{name}: not finite"));
         }
     }
-    Ok(TrackUpdate {
-        aircraft_id: t.aircraft_id,
-        party: Some(t.party),
-        callsign: t.callsign,
-        time: t.time,
-        state: Kinematics {
-            lat_deg: t.lat_deg,
-            lon_deg: t.lon_deg,
-            alt_m: t.alt_m,
-            east_mps: east,
-            north_mps: north,
-            vs_mps: t.vs_mps,
+    if t.intent_id.as_deref().is_some_and(|i| i.trim().is_empty()) {
+        return Err("intent_id: empty".into());
+    }
+    Ok(Telemetry {
+        update: TrackUpdate {
+            aircraft_id: t.aircraft_id,
+            party: Some(t.party),
+            callsign: t.callsign,
+            time: t.time,
+            state: Kinematics {
+                lat_deg: t.lat_deg,
+                lon_deg: t.lon_deg,
+                alt_m: t.alt_m,
+                east_mps: east,
+                north_mps: north,
+                vs_mps: t.vs_mps,
+            },
         },
+        intent_id: t.intent_id,
     })
 }
 

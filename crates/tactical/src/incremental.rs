@@ -74,9 +74,23 @@ pub enum AlertEvent {
 
 struct Tracked {
     party: Option<String>,
+    callsign: Option<String>,
     state: Kinematics,
     time: DateTime<Utc>,
     cell: u64,
+}
+
+/// One tracked aircraft, estimated at a given time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrackView<'a> {
+    pub aircraft_id: &'a str,
+    pub party: Option<&'a str>,
+    pub callsign: Option<&'a str>,
+    /// Time of the last report.
+    pub reported: DateTime<Utc>,
+    /// Seconds since the last report (negative if it is in the future).
+    pub age_s: f64,
+    pub state: Kinematics,
 }
 
 pub struct IncrementalEngine {
@@ -124,6 +138,20 @@ impl IncrementalEngine {
         self.alerts.values()
     }
 
+    /// Every tracked aircraft as it is estimated to be at `now`: carried
+    /// along its last velocity, but never further than the extrapolation
+    /// limit, so a silent aircraft is shown where it was last plausible.
+    pub fn tracks_at(&self, now: DateTime<Utc>) -> impl Iterator<Item = TrackView<'_>> {
+        self.tracks.iter().map(move |(id, t)| TrackView {
+            aircraft_id: id,
+            party: t.party.as_deref(),
+            callsign: t.callsign.as_deref(),
+            reported: t.time,
+            age_s: (now - t.time).num_milliseconds() as f64 / 1e3,
+            state: self.state_at(t, now),
+        })
+    }
+
     fn state_at(&self, t: &Tracked, now: DateTime<Utc>) -> Kinematics {
         let dt = (now - t.time).num_milliseconds() as f64 / 1e3;
         advance(&t.state, dt.clamp(0.0, self.params.max_extrapolation_s))
@@ -149,6 +177,7 @@ impl IncrementalEngine {
             id.clone(),
             Tracked {
                 party: u.party,
+                callsign: u.callsign,
                 state: u.state,
                 time: u.time,
                 cell,

@@ -1,0 +1,333 @@
+//! Live traffic through the real binary: telemetry posted over HTTP, an
+//! SBS-1 feed over TCP, a recording replayed, and the traffic API that shows
+//! aircraft, alerts and feed health.
+
+mod common;
+
+use common::Server;
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn telemetry(id: &str, party: &str, lat: f64, lon: f64, east: f64) -> String {
+    serde_json::json!({
+        "aircraft_id": id, "party": party, "time": now(),
+        "lat_deg": lat, "lon_deg": lon, "alt_m": 10000.0,
+        "east_mps": east, "north_mps": 0.0
+    })
+    .to_string()
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn telemetry_of_two_parties_raises_a_conflict_alert_naming_both() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &["any"]);
+    let bravo = s.token("bravo", &["any"]);
+    // Head-on at 46N, 0.5 deg of longitude apart (~39 km), closing at 400 m/s.
+    let (st, v) = s.raw(
+        "POST",
+        "/v1/traffic/telemetry",
+        &alpha,
+        telemetry("A1", "alpha", 46.0, 7.0, 200.0).into_bytes(),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["accepted"], 1);
+    let (st, v) = s.raw(
+        "POST",
+        "/v1/traffic/telemetry",
+        &bravo,
+        telemetry("B1", "bravo", 46.0, 7.5, -200.0).into_bytes(),
+    );
+    assert_eq!(st, 200, "{v}");
+
+    let (st, v) = s.call("GET", "/v1/traffic/alerts", Some(&alpha), None);
+    assert_eq!(st, 200, "{v}");
+    let alerts = v["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{v}");
+    let a = &alerts[0];
+    assert_eq!(a["aircraft_a"], "A1");
+    assert_eq!(a["aircraft_b"], "B1");
+    assert_eq!(a["party_a"], "alpha");
+    assert_eq!(a["party_b"], "bravo");
+    assert_eq!(a["kind"], "conflict");
+    // ~39 km at 400 m/s: closest approach in about 97 s, head-on so dcpa ~0.
+    let tcpa = a["tcpa_s"].as_f64().unwrap();
+    assert!((80.0..110.0).contains(&tcpa), "{a}");
+    assert!(a["dcpa_m"].as_f64().unwrap() < 100.0, "{a}");
+
+    // Filters: by party, by kind, by area.
+    let (_, v) = s.call(
+        "GET",
+        "/v1/traffic/alerts?party=charlie",
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 0);
+    let (_, v) = s.call(
+        "GET",
+        "/v1/traffic/alerts?kind=loss_of_separation",
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 0);
+    let (_, v) = s.call(
+        "GET",
+        "/v1/traffic/alerts?bbox=45,6,47,8",
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 1);
+    let (_, v) = s.call(
+        "GET",
+        "/v1/traffic/alerts?bbox=10,6,11,8",
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 0);
+
+    let (st, v) = s.call(
+        "GET",
+        "/v1/traffic/aircraft?party=bravo",
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(st, 200);
+    let ac = v["aircraft"].as_array().unwrap();
+    assert_eq!(ac.len(), 1);
+    assert_eq!(ac[0]["aircraft_id"], "B1");
+    let (_, v) = s.call(
+        "GET",
+        "/v1/traffic/aircraft?bbox=45.9,6.9,46.1,7.1",
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(v["aircraft"].as_array().unwrap().len(), 1);
+
+    // Bravo turns away: the alert is resolved.
+    let away = serde_json::json!({
+        "aircraft_id": "B1", "party": "bravo", "time": now(),
+        "lat_deg": 46.0, "lon_deg": 7.5, "alt_m": 10000.0,
+        "ground_speed_mps": 200.0, "track_deg": 90.0
+    })
+    .to_string();
+    let (st, _) = s.raw("POST", "/v1/traffic/telemetry", &bravo, away.into_bytes());
+    assert_eq!(st, 200);
+    let (_, v) = s.call("GET", "/v1/traffic/alerts", Some(&alpha), None);
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 0, "{v}");
+    s.stop();
+}
+
+#[test]
+fn bad_telemetry_is_named_by_line_and_field_and_never_stops_the_feed() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &["any"]);
+    let body = [
+        telemetry("A1", "alpha", 46.0, 7.0, 100.0),
+        "{not json".to_string(),
+        telemetry("A2", "alpha", 95.0, 7.0, 100.0),
+        telemetry("X9", "bravo", 46.0, 7.0, 100.0),
+        telemetry("A3", "alpha", 46.2, 7.0, 100.0),
+    ]
+    .join("\n");
+    let (st, v) = s.raw("POST", "/v1/traffic/telemetry", &alpha, body.into_bytes());
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+    let rejected = v["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 3);
+    assert_eq!(rejected[0]["line"], 2);
+    assert_eq!(rejected[1]["line"], 3);
+    assert!(
+        rejected[1]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("lat_deg"),
+        "{v}"
+    );
+    assert_eq!(rejected[2]["line"], 4);
+    assert!(
+        rejected[2]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("party"),
+        "{v}"
+    );
+
+    // Nothing usable at all: 400 naming the line and the field.
+    let (st, v) = s.raw(
+        "POST",
+        "/v1/traffic/telemetry",
+        &alpha,
+        br#"{"aircraft_id":"A1","party":"alpha","time":"2026-01-01T00:00:00Z","lat_deg":46,"lon_deg":7,"alt_m":"high","east_mps":1,"north_mps":1}"#.to_vec(),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("line 1: alt_m"),
+        "{v}"
+    );
+
+    // A JSON array is accepted too.
+    let arr = format!("[{}]", telemetry("A4", "alpha", 46.3, 7.0, 100.0));
+    let (st, v) = s.raw("POST", "/v1/traffic/telemetry", &alpha, arr.into_bytes());
+    assert_eq!(st, 200, "{v}");
+
+    let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&alpha), None);
+    let mut ids: Vec<&str> = v["aircraft"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["aircraft_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["A1", "A3", "A4"]);
+
+    let (_, v) = s.call("GET", "/v1/traffic/feeds", Some(&alpha), None);
+    let feed = &v["feeds"][0];
+    assert_eq!(feed["kind"], "telemetry");
+    assert_eq!(feed["malformed"], 4, "{v}");
+    assert_eq!(feed["updates"], 3, "{v}");
+
+    // No token: 401; bad filter: 400 naming it.
+    let (st, _) = s.call("GET", "/v1/traffic/aircraft", None, None);
+    assert_eq!(st, 401);
+    let (st, v) = s.call("GET", "/v1/traffic/aircraft?bbox=1,2,3", Some(&alpha), None);
+    assert_eq!(st, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("bbox"), "{v}");
+    let (st, v) = s.call(
+        "GET",
+        "/v1/traffic/alerts?kind=near_miss",
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(st, 400);
+    assert!(v["message"].as_str().unwrap().starts_with("kind"), "{v}");
+    s.stop();
+}
+
+fn sbs_time() -> String {
+    now().format("%Y/%m/%d,%H:%M:%S%.3f").to_string()
+}
+
+#[test]
+fn an_sbs_feed_over_tcp_is_read_reconnected_and_survives_garbage() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &["--sbs", &addr]);
+    let token = s.token("alpha", &["any"]);
+
+    // First connection: garbage, then a velocity and a position, then close.
+    let (mut conn, _) = listener.accept().unwrap();
+    let t = sbs_time();
+    let lines = [
+        "this is not SBS".to_string(),
+        format!("MSG,4,1,1,4CA2D6,1,{t},{t},,,450,90.0,,,-640,,,,,0"),
+        format!("MSG,3,1,1,4CA2D6,1,{t},{t},,37000,,,46.5,7.25,,,0,0,0,0"),
+        format!("MSG,1,1,1,4CA2D6,1,{t},{t},EIN123  ,,,,,,,,,,,0"),
+    ];
+    for l in &lines {
+        writeln!(conn, "{l}\r").unwrap();
+    }
+    conn.flush().unwrap();
+    drop(conn);
+    wait_for(
+        || {
+            let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
+            v["aircraft"].as_array().is_some_and(|a| a.len() == 1)
+        },
+        "the SBS aircraft",
+    );
+    let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
+    let a = &v["aircraft"][0];
+    // ICAO addresses are kept in lower case, as OpenSky writes them.
+    assert_eq!(a["aircraft_id"], "4ca2d6");
+    assert!(
+        (a["alt_m"].as_f64().unwrap() - 37000.0 * 0.3048).abs() < 200.0,
+        "{a}"
+    );
+
+    // The service reconnects after the close and keeps reading.
+    let (mut conn, _) = listener.accept().unwrap();
+    let t = sbs_time();
+    writeln!(conn, "MSG,4,1,1,ABCDEF,1,{t},{t},,,300,270.0,,,0,,,,,0\r").unwrap();
+    writeln!(
+        conn,
+        "MSG,3,1,1,ABCDEF,1,{t},{t},,20000,,,46.6,7.3,,,0,0,0,0\r"
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    wait_for(
+        || {
+            let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
+            v["aircraft"].as_array().is_some_and(|a| a.len() == 2)
+        },
+        "the second SBS aircraft after reconnecting",
+    );
+    let (_, v) = s.call("GET", "/v1/traffic/feeds", Some(&token), None);
+    let feed = &v["feeds"][0];
+    assert_eq!(feed["kind"], "sbs");
+    assert_eq!(feed["connected"], true, "{v}");
+    assert!(feed["malformed"].as_u64().unwrap() >= 1, "{v}");
+    drop(conn);
+    s.stop();
+}
+
+#[test]
+fn a_recording_replayed_as_live_traffic_moves_aircraft() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("rec.csv");
+    // Two flights converging head-on at FL350, one report every 10 s.
+    let mut text = String::from(
+        "timestamp,flight_id,icao24,callsign,lat_deg,lon_deg,alt_ft,gs_kt,track_deg,vrate_fpm\n",
+    );
+    for k in 0..30 {
+        let t = 1_512_136_800 + 10 * k;
+        let ts = chrono::DateTime::from_timestamp(t, 0).unwrap().to_rfc3339();
+        let d = 0.05 * k as f64;
+        text += &format!("{ts},F1,aaaaaa,AAA1,46.0,{:.4},35000,400,90,0\n", 6.0 + d);
+        text += &format!("{ts},F2,bbbbbb,BBB2,46.0,{:.4},35000,400,270,0\n", 9.0 - d);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let s = Server::start_in(
+        tmp.path(),
+        &["--replay", csv.to_str().unwrap(), "--replay-speed", "20"],
+    );
+    let token = s.token("alpha", &["any"]);
+    let lon_of_f1 = || -> Option<f64> {
+        let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
+        v["aircraft"]
+            .as_array()?
+            .iter()
+            .find(|a| a["aircraft_id"] == "F1")
+            .and_then(|a| a["lon_deg"].as_f64())
+    };
+    wait_for(|| lon_of_f1().is_some(), "the replayed aircraft");
+    let first = lon_of_f1().unwrap();
+    wait_for(
+        || lon_of_f1().is_some_and(|l| l > first + 0.1),
+        "the replayed aircraft to move east",
+    );
+    // They converge: a conflict alert appears.
+    wait_for(
+        || {
+            let (_, v) = s.call("GET", "/v1/traffic/alerts", Some(&token), None);
+            v["alerts"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["aircraft_a"] == "F1" && x["aircraft_b"] == "F2")
+            })
+        },
+        "a conflict between the replayed flights",
+    );
+    s.stop();
+}
