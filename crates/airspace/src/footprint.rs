@@ -49,8 +49,8 @@
 //! coordinates, negative radii or no vertices intersect and contain nothing.
 
 use crate::ellipsoid::{
-    self, dot, ecef_from_normal, geodesic, geodesic_upper_bound, norm, normal, normal_from_ecef,
-    sub, Frame, V3,
+    self, dot, ecef_from_normal, geodesic, geodesic_upper_bound, latlng_from_normal, norm, normal,
+    normal_from_ecef, sub, Frame, V3,
 };
 use crate::planar::{self, BBox, P2};
 use geographiclib_rs::{DirectGeodesic, InverseGeodesic, PolygonArea, Winding};
@@ -129,6 +129,20 @@ impl Footprint {
             center: p,
             radius_m: 0.0,
         })
+    }
+
+    /// How far the point is outside the footprint, in metres: 0 exactly when
+    /// [`contains_point`](Self::contains_point) holds (so within
+    /// [`TOUCH_TOLERANCE_M`] of the boundary counts as inside), otherwise the
+    /// geodesic distance to the nearest point of the footprint, never less
+    /// than [`TOUCH_TOLERANCE_M`]. Circles: distance to the centre minus the
+    /// radius, exact. Polygons: distance to the nearest geodesic edge,
+    /// within a few centimetres for footprints in the supported domain and
+    /// points up to thousands of kilometres away. An unusable point or
+    /// footprint is infinitely far. To measure many points against one
+    /// footprint, prepare it once with [`PreparedFootprint::new`].
+    pub fn distance_outside_m(&self, p: LatLng) -> f64 {
+        PreparedFootprint::new(self).distance_outside_m(p)
     }
 
     /// Area on the ellipsoid in m². Polygons: Karney's exact geodesic polygon
@@ -450,6 +464,29 @@ impl PreparedFootprint {
         }
     }
 
+    /// [`Footprint::distance_outside_m`] on the prepared footprint.
+    pub fn distance_outside_m(&self, p: LatLng) -> f64 {
+        // The same test as `Footprint::contains_point`, so that "0" and
+        // "inside" never disagree.
+        let point = PreparedFootprint::new(&Footprint::Circle {
+            center: p,
+            radius_m: 0.0,
+        });
+        if self.intersects(&point) {
+            return 0.0;
+        }
+        let d = match (&self.shape, &point.shape) {
+            (Shape::Circle(c), Shape::Circle(_)) => {
+                ellipsoid::inverse(c.center.lat, c.center.lng, p.lat, p.lng) - c.radius
+            }
+            (Shape::Polygon(ring), Shape::Circle(at)) => ring_distance(ring, at),
+            _ => return f64::INFINITY,
+        };
+        // Not inside means more than the touching tolerance away; keep the
+        // estimate consistent with that verdict.
+        d.max(TOUCH_TOLERANCE_M)
+    }
+
     /// Whether `self` covers all of `other` (points of `other` up to
     /// [`TOUCH_TOLERANCE_M`] outside still count as covered).
     pub fn contains(&self, other: &PreparedFootprint) -> bool {
@@ -611,6 +648,50 @@ fn edge_distance_exact(p: &LatLng, a: &LatLng, b: &LatLng, hint: f64) -> f64 {
             break;
         }
         t = (lo * fhi - hi * flo) / (fhi - flo);
+    }
+    best
+}
+
+/// Geodesic distance from `at` (a circle of radius 0) to the nearest point of
+/// the ring's outline.
+///
+/// In the frame centred on the point, the nearest point of each projected
+/// edge is taken back to the ellipsoid and measured with geographiclib; that
+/// is within [`projection_band`] (centimetres) of the true distance to the
+/// geodesic edge (unit test `plane_foot_is_within_the_band`). Only edges whose
+/// plane distance is near the smallest are measured: the projection scales
+/// distances from its centre by 1 + O((d/R)²), nearly the same in every
+/// direction, so the geodesically nearest edge is also within a few percent
+/// of the nearest in the plane.
+fn ring_distance(ring: &Ring, at: &Circle) -> f64 {
+    let n = ring.len();
+    let frame = Frame::at_normal(at.normal);
+    let mut pts = Vec::new();
+    if !frame.project_all(&ring.ecef, &mut pts) {
+        // Part of the outline is a quarter of the globe away: measure every
+        // edge on the ellipsoid (slow, and only for far-off points).
+        return (0..n)
+            .map(|i| edge_distance_exact(&at.center, &ring.pts[i], &ring.pts[(i + 1) % n], 0.5))
+            .fold(f64::INFINITY, f64::min);
+    }
+    let feet: Vec<(f64, f64)> = (0..n)
+        .map(|i| planar::point_segment_dist2(&[0.0, 0.0], &pts[i], &pts[(i + 1) % n]))
+        .collect();
+    let nearest = feet
+        .iter()
+        .map(|f| f.0)
+        .fold(f64::INFINITY, f64::min)
+        .sqrt();
+    let cutoff = nearest * 1.05 + 1.0;
+    let mut best = f64::INFINITY;
+    for (i, &(d2, t)) in feet.iter().enumerate() {
+        if d2 > cutoff * cutoff {
+            continue;
+        }
+        let (a, b) = (&pts[i], &pts[(i + 1) % n]);
+        let foot = [a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])];
+        let (lat, lng) = latlng_from_normal(&normal_from_ecef(&frame.unproject(foot)));
+        best = best.min(ellipsoid::inverse(at.center.lat, at.center.lng, lat, lng));
     }
     best
 }

@@ -21,6 +21,7 @@
 mod ellipsoid;
 pub mod footprint;
 pub mod index;
+pub mod overlap;
 mod planar;
 pub mod validate;
 

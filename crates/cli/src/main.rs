@@ -144,6 +144,21 @@ struct ServeArgs {
     /// A position is never carried forward further than this many seconds.
     #[arg(long, default_value_t = 30.0)]
     max_extrapolation_s: f64,
+    /// Minimum notice (seconds between declaring an operational intent and
+    /// its start). Late declarations are accepted, marked and reported.
+    #[arg(long, default_value_t = 3600)]
+    min_notice_s: u64,
+    /// Areas with their own minimum notice: JSON
+    /// `[{"min_notice_s": N, "volume": <F3548 Volume4D>}]`.
+    #[arg(long)]
+    notice_areas: Option<PathBuf>,
+    /// Unacknowledged critical events are sent again this often (seconds).
+    #[arg(long, default_value_t = 30)]
+    resend_interval_s: u64,
+    /// Events are kept this many days for clients that reconnect (the
+    /// record keeps them forever).
+    #[arg(long, default_value_t = 7)]
+    event_retention_days: u32,
 }
 
 #[derive(clap::Args)]
@@ -215,6 +230,23 @@ fn main() -> anyhow::Result<()> {
                     replay: a.replay,
                     replay_speed: a.replay_speed,
                     replay_loop: a.replay_loop,
+                },
+                notice: server::hotline::NoticePolicy {
+                    min_notice: chrono::Duration::seconds(a.min_notice_s as i64),
+                    areas: match &a.notice_areas {
+                        None => Vec::new(),
+                        Some(path) => {
+                            let text = std::fs::read_to_string(path)
+                                .with_context(|| format!("cannot read {}", path.display()))?;
+                            server::hotline::NoticePolicy::parse_areas(&text).map_err(|e| {
+                                anyhow::anyhow!("--notice-areas {}: {e}", path.display())
+                            })?
+                        }
+                    },
+                },
+                hotline: server::hotline::HotlineConfig {
+                    resend_interval: Duration::from_secs(a.resend_interval_s.max(1)),
+                    retention: chrono::Duration::days(a.event_retention_days as i64),
                 },
             };
             if !(a.replay_speed.is_finite() && a.replay_speed > 0.0) {

@@ -1,44 +1,118 @@
 //! The one place where the in-memory state meets the store.
 //!
 //! Writes run under an exclusive lock: the rules are checked and applied in
-//! memory, the resulting changes are queued to the store *while the lock is
-//! still held* (so the store sees them in the order they were applied), and the
-//! client is answered only once the store says they are durable.
+//! memory; the record entries and the hotline events the write causes are
+//! derived from it; all of it is queued to the store as one commit *while the
+//! lock is still held* (so the store and the record see writes in the order
+//! they were applied), and the client is answered only once the store says
+//! the commit is durable. Events go out to live listeners only then too.
 //!
 //! Reads run under a shared lock and then wait until everything they could
 //! have seen is durable, so no client is ever shown a state a crash could undo.
 
 use crate::error::ApiError;
+use crate::hotline::{self, Facts, NewEvent, NoticePolicy};
+use chrono::{DateTime, Utc};
 use dss::{Dss, DssError, Outcome};
 use parking_lot::RwLock;
+use serde::Serialize;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use store::Store;
-use tokio::sync::{oneshot, watch};
+use store::{Commit, EventAck, Store, StoredEvent};
+use tokio::sync::{broadcast, oneshot, watch};
+
+tokio::task_local! {
+    /// Index in the record of the entry of the write a request made; the
+    /// response middleware puts it in a header.
+    pub static LOG_INDEX: Cell<Option<u64>>;
+}
+
+/// What a write holds the lock over: the rules' state, the Merkle tree of
+/// the record and the event counter, which must advance together.
+pub struct State {
+    pub dss: Dss,
+    pub tree: ledger::Tree,
+    next_event_seq: u64,
+}
 
 pub struct Core {
-    dss: RwLock<Dss>,
+    state: RwLock<State>,
     store: Arc<dyn Store>,
-    /// Sequence number of the last change set applied in memory.
+    /// Sequence number of the last commit applied in memory.
     applied: AtomicU64,
-    /// Sequence number of the last change set the store made durable.
+    /// Sequence number of the last commit the store made durable.
     durable: watch::Sender<u64>,
+    /// Entries of the record that are durable (a checkpoint never covers more).
+    durable_log: watch::Sender<u64>,
+    /// Events, once durable, to whoever streams them.
+    events: broadcast::Sender<Arc<StoredEvent>>,
+    pub notice: NoticePolicy,
+}
+
+/// One entry of the record. Serialized with a fixed field order: the bytes
+/// are what the Merkle tree hashes.
+#[derive(Serialize)]
+struct Entry<'a, T: Serialize> {
+    time: DateTime<Utc>,
+    actor: &'a str,
+    kind: &'a str,
+    data: T,
+}
+
+fn entry_bytes<T: Serialize>(time: DateTime<Utc>, actor: &str, kind: &str, data: T) -> Vec<u8> {
+    serde_json::to_vec(&Entry {
+        time,
+        actor,
+        kind,
+        data,
+    })
+    .expect("record entries are plain data")
+}
+
+/// What a commit built under the lock leaves for after durability.
+struct Pending {
+    seq: u64,
+    log_end: u64,
+    first_index: Option<u64>,
+    events: Vec<Arc<StoredEvent>>,
 }
 
 impl Core {
-    /// Rebuilds the state from the store.
-    pub fn open(store: Arc<dyn Store>, config: dss::Config) -> anyhow::Result<Core> {
+    /// Rebuilds the state and the record from the store.
+    pub fn open(
+        store: Arc<dyn Store>,
+        config: dss::Config,
+        notice: NoticePolicy,
+    ) -> anyhow::Result<Core> {
         let secret = store.secret()?;
         let mut dss = Dss::new(config, secret);
         for change in store.load()? {
             dss.apply(&change);
         }
+        let leaves: Vec<ledger::Hash> = store
+            .load_log()?
+            .iter()
+            .map(|e| ledger::leaf_hash(e))
+            .collect();
+        let tree = ledger::Tree::from_leaf_hashes(leaves);
+        let size = tree.size();
+        let next_event_seq = store.last_event_seq()? + 1;
         let (durable, _) = watch::channel(0);
+        let (durable_log, _) = watch::channel(size);
+        let (events, _) = broadcast::channel(8192);
         Ok(Core {
-            dss: RwLock::new(dss),
+            state: RwLock::new(State {
+                dss,
+                tree,
+                next_event_seq,
+            }),
             store,
             applied: AtomicU64::new(0),
             durable,
+            durable_log,
+            events,
+            notice,
         })
     }
 
@@ -46,38 +120,54 @@ impl Core {
         &self.store
     }
 
-    /// Runs a write operation and returns its value once its effect is durable.
-    pub async fn write<T>(
+    /// Durable events from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Number of record entries known durable, and a way to wait for more.
+    pub fn durable_log(&self) -> watch::Receiver<u64> {
+        self.durable_log.subscribe()
+    }
+
+    /// Runs a write of the rules as `actor` and returns its value once its
+    /// effect — state, record entries, events — is durable.
+    pub async fn write<T: Facts>(
         &self,
+        actor: &str,
         op: impl FnOnce(&mut Dss) -> Result<Outcome<T>, DssError>,
     ) -> Result<T, ApiError> {
+        let now = Utc::now();
         // Everything under the lock is synchronous: the guard never lives
-        // across an await, and the store sees changes in the order applied.
+        // across an await, and the store sees commits in the order applied.
         let (value, pending) = {
-            let mut dss = self.dss.write();
-            let outcome = op(&mut dss)?;
+            let mut st = self.state.write();
+            let outcome = op(&mut st.dss)?;
             if outcome.changes.is_empty() {
                 (outcome.value, Err(self.applied.load(Ordering::Acquire)))
             } else {
-                let seq = self.applied.fetch_add(1, Ordering::AcqRel) + 1;
-                let (tx, rx) = oneshot::channel();
-                let durable = self.durable.clone();
-                self.store.submit(
-                    outcome.changes,
-                    Box::new(move |r| {
-                        if r.is_ok() {
-                            durable.send_if_modified(|d| {
-                                let advance = *d < seq;
-                                if advance {
-                                    *d = seq;
-                                }
-                                advance
-                            });
-                        }
-                        let _ = tx.send(r);
-                    }),
+                let (events, declarations) = hotline::events_for(
+                    &st.dss,
+                    actor,
+                    &outcome.value.facts(),
+                    &outcome.changes,
+                    now,
+                    &self.notice,
                 );
-                (outcome.value, Ok(rx))
+                let log = outcome
+                    .changes
+                    .iter()
+                    .map(|c| entry_bytes(now, actor, "change", c))
+                    .collect();
+                let commit = Commit {
+                    changes: outcome.changes,
+                    declarations,
+                    ..Default::default()
+                };
+                (
+                    outcome.value,
+                    Ok(self.submit(&mut st, commit, log, events, now)),
+                )
             }
         };
         match pending {
@@ -86,22 +176,135 @@ impl Core {
                 self.settle(seen).await;
                 Ok(value)
             }
-            Ok(rx) => match rx.await {
-                Ok(Ok(())) => Ok(value),
-                Ok(Err(e)) => fail_stop(&e.to_string()),
-                Err(_) => fail_stop("the store dropped a commit"),
-            },
+            Ok(rx) => {
+                self.finish(rx).await;
+                Ok(value)
+            }
         }
+    }
+
+    /// Records something that is not a change of the rules' state (an
+    /// acknowledgement, a delivery, a traffic alert) with its events.
+    pub async fn record(
+        &self,
+        actor: &str,
+        kind: &str,
+        data: serde_json::Value,
+        acks: Vec<EventAck>,
+        events: Vec<NewEvent>,
+    ) -> u64 {
+        let now = Utc::now();
+        let rx = {
+            let mut st = self.state.write();
+            let log = vec![entry_bytes(now, actor, kind, &data)];
+            let commit = Commit {
+                acks,
+                ..Default::default()
+            };
+            self.submit(&mut st, commit, log, events, now)
+        };
+        self.finish(rx).await.unwrap_or(0)
+    }
+
+    /// Numbers the events, appends entries (the changes', then one per
+    /// event) to the tree and queues the commit. Called under the lock.
+    fn submit(
+        &self,
+        st: &mut State,
+        mut commit: Commit,
+        mut log: Vec<Vec<u8>>,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+    ) -> oneshot::Receiver<(store::Result<()>, Pending)> {
+        let first_index = (!log.is_empty()).then(|| st.tree.size());
+        for e in events {
+            let seq = st.next_event_seq;
+            st.next_event_seq += 1;
+            let body = hotline::event_body(seq, &e, now, first_index);
+            log.push(entry_bytes(
+                now,
+                e.sender.as_deref().unwrap_or("deconflict"),
+                "event",
+                serde_json::json!({ "seq": seq, "party": e.party, "event": &body }),
+            ));
+            commit.events.push(StoredEvent {
+                seq,
+                party: e.party,
+                kind: e.kind.to_string(),
+                critical: e.critical,
+                sender: e.sender,
+                created_at: now,
+                body: body.to_string(),
+            });
+        }
+        for bytes in log {
+            let idx = st.tree.append(&bytes);
+            commit.log.push((idx, bytes));
+        }
+        let pending = Pending {
+            seq: self.applied.fetch_add(1, Ordering::AcqRel) + 1,
+            log_end: st.tree.size(),
+            first_index,
+            events: commit.events.iter().cloned().map(Arc::new).collect(),
+        };
+        let (tx, rx) = oneshot::channel();
+        self.store.submit(
+            commit,
+            Box::new(move |r| {
+                let _ = tx.send((r, pending));
+            }),
+        );
+        rx
+    }
+
+    /// Waits for durability, then publishes: watermarks, events, the
+    /// record index of the request. Returns that index.
+    async fn finish(&self, rx: oneshot::Receiver<(store::Result<()>, Pending)>) -> Option<u64> {
+        let (result, p) = match rx.await {
+            Ok(v) => v,
+            Err(_) => fail_stop("the store dropped a commit"),
+        };
+        if let Err(e) = result {
+            fail_stop(&e.to_string());
+        }
+        // Commits become durable in order, so the watermarks only advance.
+        self.durable.send_if_modified(|d| {
+            let advance = *d < p.seq;
+            if advance {
+                *d = p.seq;
+            }
+            advance
+        });
+        self.durable_log.send_if_modified(|d| {
+            let advance = *d < p.log_end;
+            if advance {
+                *d = p.log_end;
+            }
+            advance
+        });
+        for e in p.events {
+            let _ = self.events.send(e);
+        }
+        if let Some(i) = p.first_index {
+            let _ = LOG_INDEX.try_with(|c| c.set(Some(i)));
+        }
+        p.first_index
     }
 
     /// Runs a read and returns once everything it may have seen is durable.
     pub async fn read<T>(&self, op: impl FnOnce(&Dss) -> T) -> T {
         let (value, seq) = {
-            let dss = self.dss.read();
-            (op(&dss), self.applied.load(Ordering::Acquire))
+            let st = self.state.read();
+            (op(&st.dss), self.applied.load(Ordering::Acquire))
         };
         self.settle(seq).await;
         value
+    }
+
+    /// Reads the record's tree (proofs, roots). Only sizes up to
+    /// [`Core::durable_log`] should be served.
+    pub fn tree<T>(&self, op: impl FnOnce(&ledger::Tree) -> T) -> T {
+        op(&self.state.read().tree)
     }
 
     async fn settle(&self, seq: u64) {

@@ -9,6 +9,7 @@
 pub mod core;
 pub mod error;
 pub mod extract;
+pub mod hotline;
 pub mod live;
 pub mod scd;
 pub mod wire;
@@ -43,6 +44,10 @@ pub struct Config {
     pub expiry_interval: Duration,
     /// Live traffic: feeds and detection parameters.
     pub live: live::LiveConfig,
+    /// Minimum notice of declarations.
+    pub notice: hotline::NoticePolicy,
+    /// Event stream behaviour and retention.
+    pub hotline: hotline::HotlineConfig,
 }
 
 impl Default for Config {
@@ -57,6 +62,8 @@ impl Default for Config {
             rules: dss::Config::default(),
             expiry_interval: Duration::from_secs(10),
             live: live::LiveConfig::default(),
+            notice: hotline::NoticePolicy::default(),
+            hotline: hotline::HotlineConfig::default(),
         }
     }
 }
@@ -76,6 +83,7 @@ pub struct AppState {
     pub verifier: auth::Verifier,
     pub max_body_bytes: usize,
     pub live: Arc<live::Live>,
+    pub hotline: hotline::HotlineConfig,
 }
 
 fn prometheus() -> &'static PrometheusHandle {
@@ -145,6 +153,22 @@ async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Re
     }
 }
 
+/// Runs the request with a slot for the record index of its write, and
+/// returns that index in `X-Deconflict-Log-Index`.
+async fn log_index_header(req: Request, next: Next) -> Response {
+    let (index, mut resp) = crate::core::LOG_INDEX
+        .scope(std::cell::Cell::new(None), async {
+            let resp = next.run(req).await;
+            (crate::core::LOG_INDEX.with(|c| c.get()), resp)
+        })
+        .await;
+    if let Some(i) = index {
+        resp.headers_mut()
+            .insert("x-deconflict-log-index", axum::http::HeaderValue::from(i));
+    }
+    resp
+}
+
 async fn healthy() -> &'static str {
     "ok"
 }
@@ -176,6 +200,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(scd::routes())
         .merge(live::routes())
+        .merge(hotline::routes())
         .route("/healthy", get(healthy))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -187,6 +212,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .route_layer(middleware::from_fn(track))
+        .layer(middleware::from_fn(log_index_header))
         .layer(middleware::from_fn_with_state(state.clone(), buffer_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
@@ -200,7 +226,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
     let db = config.data_dir.join("deconflict.db");
     let sqlite = Arc::new(SqliteStore::open(&db)?);
     let store: Arc<dyn Store> = sqlite.clone();
-    let core = Core::open(store, config.rules.clone())?;
+    let core = Core::open(store, config.rules.clone(), config.notice.clone())?;
     let (oi, c, s) = core.read(|d| d.counts()).await;
     tracing::info!(database = %db.display(), operational_intents = oi, constraints = c, subscriptions = s, "state restored from the store");
 
@@ -233,19 +259,20 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
             verifier,
             max_body_bytes: config.max_body_bytes,
             live: Arc::new(live::Live::new(config.live.params.clone())),
+            hotline: config.hotline.clone(),
         },
         sqlite,
     ))
 }
 
 /// Removes ended entities on a schedule, through the same durable path as writes.
-async fn expire_loop(core: Arc<Core>, every: Duration) {
+async fn expire_loop(core: Arc<Core>, every: Duration, retention: chrono::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let now = chrono::Utc::now();
-        match core.write(|d| Ok(d.expire(now))).await {
+        match core.write("deconflict", |d| Ok(d.expire(now))).await {
             Ok(e) if e != dss::Expired::default() => {
                 tracing::info!(
                     operational_intents = e.operational_intents,
@@ -257,6 +284,7 @@ async fn expire_loop(core: Arc<Core>, every: Duration) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e.message, "expiry sweep failed"),
         }
+        hotline::prune(&core, retention).await;
     }
 }
 
@@ -267,8 +295,16 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (state, sqlite) = build(&config).await?;
-    let sweeper = tokio::spawn(expire_loop(state.core.clone(), config.expiry_interval));
+    let sweeper = tokio::spawn(expire_loop(
+        state.core.clone(),
+        config.expiry_interval,
+        config.hotline.retention,
+    ));
     live::start(&state.live, &config.live);
+    tokio::spawn(live::alerts_to_events(
+        state.core.clone(),
+        state.live.clone(),
+    ));
     let app = router(state);
     tracing::info!(listen = %listener.local_addr()?, "deconflict is serving the ASTM F3548-21 DSS API");
     axum::serve(listener, app)

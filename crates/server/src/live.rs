@@ -402,6 +402,48 @@ async fn replay_feed(live: Arc<Live>, path: PathBuf, speed: f64, repeat: bool) {
     tracing::info!(feed = %name, "recording finished");
 }
 
+/// Sends every alert change to the hotlines of the parties of its two
+/// aircraft, through the record. Alerts between aircraft of no known party
+/// (surveillance feeds) are shown by the API but go to no hotline.
+pub async fn alerts_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
+    let mut rx = live.subscribe();
+    loop {
+        let change = match rx.recv().await {
+            Ok(c) => c,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "alert changes came faster than they could be recorded"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let a = &change.alert;
+        let mut parties: Vec<&String> = a.party_a.iter().chain(a.party_b.iter()).collect();
+        parties.sort();
+        parties.dedup();
+        if parties.is_empty() {
+            continue;
+        }
+        let data = serde_json::to_value(&*change).expect("plain data");
+        // A new loss of separation is what nobody may miss.
+        let critical = change.change == "new" && a.kind == "loss_of_separation";
+        let events = parties
+            .into_iter()
+            .map(|p| crate::hotline::NewEvent {
+                party: p.clone(),
+                kind: "traffic_alert",
+                critical,
+                sender: None,
+                data: data.clone(),
+            })
+            .collect();
+        core.record("deconflict", "traffic_alert", data, Vec::new(), events)
+            .await;
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/traffic/aircraft", get(list_aircraft))

@@ -221,7 +221,7 @@ async fn put_intent(
     let mut refused = None;
     let result = st
         .core
-        .write(|d| {
+        .write(&who.manager, |d| {
             d.put_intent(&who, now, req).inspect_err(|e| {
                 // Render the conflict while the state it was decided on is at hand.
                 if let DssError::MissingOvns {
@@ -293,7 +293,10 @@ async fn delete_intent(
     let claims = authorize(&st, &headers, OIR_READ).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let who = caller(&claims);
-    let changed = st.core.write(|d| d.delete_intent(&who, id, &ovn)).await?;
+    let changed = st
+        .core
+        .write(&who.manager, |d| d.delete_intent(&who, id, &ovn))
+        .await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
     Ok(Json(IntentChangeOut {
         subscribers: subscribers_out(&changed.subscribers),
@@ -361,7 +364,10 @@ async fn put_constraint(
     };
     let who = caller(&claims);
     let now = Utc::now();
-    let changed = st.core.write(|d| d.put_constraint(&who, now, req)).await?;
+    let changed = st
+        .core
+        .write(&who.manager, |d| d.put_constraint(&who, now, req))
+        .await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
     Ok(ConstraintChangeOut {
         subscribers: subscribers_out(&changed.subscribers),
@@ -401,7 +407,7 @@ async fn delete_constraint(
     let who = caller(&claims);
     let changed = st
         .core
-        .write(|d| d.delete_constraint(&who, id, &ovn))
+        .write(&who.manager, |d| d.delete_constraint(&who, id, &ovn))
         .await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
     Ok(Json(ConstraintChangeOut {
@@ -488,7 +494,7 @@ async fn put_subscription(
     let now = Utc::now();
     let put = st
         .core
-        .write(|d| d.put_subscription(&who, now, req))
+        .write(&who.manager, |d| d.put_subscription(&who, now, req))
         .await?;
     let out = st
         .core
@@ -542,7 +548,7 @@ async fn delete_subscription(
     let who = caller(&claims);
     let sub = st
         .core
-        .write(|d| d.delete_subscription(&who, id, &version))
+        .write(&who.manager, |d| d.delete_subscription(&who, id, &version))
         .await?;
     Ok(Json(json!({ "subscription": subscription_out(&sub, &[]) })))
 }
@@ -573,7 +579,7 @@ async fn make_report(
         body: body.to_string(),
     };
     st.core
-        .write(|_| {
+        .write(&claims.sub, |_| {
             Ok::<_, DssError>(dss::Outcome {
                 value: (),
                 changes: vec![dss::Change::PutReport(report)],
@@ -600,7 +606,7 @@ async fn set_availability(
     Path(uss_id): Path<String>,
     JsonBody(body): JsonBody<SetAvailabilityIn>,
 ) -> ApiResult<Json<AvailabilityOut>> {
-    authorize(&st, &headers, AVAIL_WRITE).await?;
+    let claims = authorize(&st, &headers, AVAIL_WRITE).await?;
     let availability = dss::Availability::parse(&body.availability).ok_or_else(|| {
         ApiError::bad(
             "availability",
@@ -613,7 +619,9 @@ async fn set_availability(
     let now = Utc::now();
     let rec = st
         .core
-        .write(|d| d.set_availability(&uss_id, availability, &body.old_version, now))
+        .write(&claims.sub, |d| {
+            d.set_availability(&uss_id, availability, &body.old_version, now)
+        })
         .await?;
     Ok(Json(availability_out(&rec)))
 }

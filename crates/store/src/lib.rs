@@ -11,6 +11,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStore;
 
+use chrono::{DateTime, Utc};
 use dss::Change;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,73 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Called once the batch it was submitted with is durable (or failed).
 pub type Ack = Box<dyn FnOnce(Result<()>) + Send>;
 
+/// An event addressed to one party (the hotline). `body` is the event as
+/// its recipients see it (JSON); the store does not interpret it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Global and strictly increasing; the SSE `id`.
+    pub seq: u64,
+    pub party: String,
+    pub kind: String,
+    /// Critical events are sent again until acknowledged.
+    pub critical: bool,
+    /// The party whose action caused it, if any.
+    pub sender: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub body: String,
+}
+
+/// A party's acknowledgement of one of its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventAck {
+    pub seq: u64,
+    pub party: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A declaration of an operational intent as the notice report needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declaration {
+    pub intent: String,
+    pub version: u32,
+    pub party: String,
+    pub declared_at: DateTime<Utc>,
+    pub starts_at: DateTime<Utc>,
+    pub late: bool,
+}
+
+/// One atomic unit of durability: state changes together with the record
+/// entries, events and acknowledgements they caused. All of it is durable,
+/// or none of it.
+#[derive(Debug, Default)]
+pub struct Commit {
+    pub changes: Vec<Change>,
+    /// Entries of the record, `(index, bytes)`, indices consecutive.
+    pub log: Vec<(u64, Vec<u8>)>,
+    pub events: Vec<StoredEvent>,
+    pub acks: Vec<EventAck>,
+    pub declarations: Vec<Declaration>,
+}
+
+impl Commit {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+            && self.log.is_empty()
+            && self.events.is_empty()
+            && self.acks.is_empty()
+            && self.declarations.is_empty()
+    }
+}
+
+impl From<Vec<Change>> for Commit {
+    fn from(changes: Vec<Change>) -> Self {
+        Commit {
+            changes,
+            ..Default::default()
+        }
+    }
+}
+
 /// What the service needs from persistence.
 pub trait Store: Send + Sync {
     /// Everything stored, as the changes that rebuild it, in an order that
@@ -41,9 +109,50 @@ pub trait Store: Send + Sync {
     /// The secret seed of OVNs; created on first use and kept forever.
     fn secret(&self) -> Result<[u8; 32]>;
 
-    /// Queues changes to be applied atomically, in submission order. `ack` runs
-    /// once they are durable. Changes submitted earlier are durable no later.
-    fn submit(&self, changes: Vec<Change>, ack: Ack);
+    /// Queues a commit to be applied atomically, in submission order. `ack`
+    /// runs once it is durable. Commits submitted earlier are durable no later.
+    fn submit(&self, commit: Commit, ack: Ack);
+
+    /// Every entry of the record, in order (to rebuild the Merkle tree).
+    fn load_log(&self) -> Result<Vec<Vec<u8>>>;
+
+    /// Entries `start..end` of the record.
+    fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>>;
+
+    /// The latest signed checkpoint kept, if any.
+    fn latest_checkpoint(&self) -> Result<Option<String>>;
+
+    /// Keeps a signed checkpoint of `size` entries (not part of a commit:
+    /// a checkpoint lost in a crash is signed again from the entries).
+    fn save_checkpoint(&self, size: u64, note: &str) -> Result<()>;
+
+    /// Highest event sequence number ever used (0: none).
+    fn last_event_seq(&self) -> Result<u64>;
+
+    /// A party's events after `after`, oldest first, at most `limit`.
+    fn events_after(&self, party: &str, after: u64, limit: usize) -> Result<Vec<StoredEvent>>;
+
+    /// One event by its sequence number.
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>>;
+
+    /// Events sent because of `sender`'s actions since `since`, with their
+    /// acknowledgement if any.
+    fn events_sent_by(
+        &self,
+        sender: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(StoredEvent, Option<EventAck>)>>;
+
+    /// Critical events not yet acknowledged, oldest first.
+    fn unacknowledged_critical(&self) -> Result<Vec<StoredEvent>>;
+
+    /// Removes events (and their acknowledgements) created before `cutoff`;
+    /// returns how many. The record keeps its own copy forever.
+    fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<usize>;
+
+    /// Declarations made in `[from, to)`.
+    fn declarations(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Declaration>>;
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! a committed transaction survives a power cut, written by one thread that
 //! commits whatever has queued up while the previous fsync ran.
 
-use crate::{Ack, Result, Store, StoreError};
+use crate::{Ack, Commit, Declaration, EventAck, Result, Store, StoreError, StoredEvent};
+use chrono::{DateTime, Utc};
 use dss::Change;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -21,18 +22,34 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE subscriptions (id TEXT PRIMARY KEY, manager TEXT NOT NULL, body TEXT NOT NULL);
      CREATE TABLE uss_availability (uss TEXT PRIMARY KEY, body TEXT NOT NULL);
      CREATE TABLE reports (id TEXT PRIMARY KEY, reporter TEXT NOT NULL, received_at TEXT NOT NULL, body TEXT NOT NULL);",
+    // 1 -> 2: the record (append-only), the hotline's events and their
+    // acknowledgements, and declarations for the notice report.
+    "CREATE TABLE log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+     CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+     CREATE TABLE events (seq INTEGER PRIMARY KEY, party TEXT NOT NULL, kind TEXT NOT NULL,
+                          critical INTEGER NOT NULL, sender TEXT, created_at TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE INDEX events_by_party ON events (party, seq);
+     CREATE INDEX events_by_sender ON events (sender, created_at);
+     CREATE TABLE event_acks (seq INTEGER PRIMARY KEY, party TEXT NOT NULL, at TEXT NOT NULL);
+     CREATE TABLE declarations (intent TEXT NOT NULL, version INTEGER NOT NULL, party TEXT NOT NULL,
+                                declared_at TEXT NOT NULL, starts_at TEXT NOT NULL, late INTEGER NOT NULL,
+                                PRIMARY KEY (intent, version));
+     CREATE INDEX declarations_by_time ON declarations (declared_at);",
 ];
 
 /// Most batches a single transaction takes; bounds the latency of the first.
 const MAX_GROUP: usize = 512;
 
 struct Job {
-    changes: Vec<Change>,
+    commit: Commit,
     ack: Ack,
 }
 
 pub struct SqliteStore {
     path: PathBuf,
+    /// Idle read connections, reused (opening one costs a few syscalls and
+    /// pragmas; the event stream and the record API read often).
+    readers: Mutex<Vec<Connection>>,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
 }
@@ -125,16 +142,79 @@ fn apply(tx: &rusqlite::Transaction<'_>, change: &Change) -> Result<()> {
     Ok(())
 }
 
+/// Times are stored as RFC 3339 with a fixed width (UTC, microseconds) so
+/// that text order is time order.
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+fn write_commit(tx: &rusqlite::Transaction<'_>, commit: &Commit) -> Result<()> {
+    for c in &commit.changes {
+        apply(tx, c)?;
+    }
+    for (idx, entry) in &commit.log {
+        // Plain INSERT: an index written twice is a bug, and must fail loudly.
+        tx.prepare_cached("INSERT INTO log (idx, entry) VALUES (?1, ?2)")?
+            .execute(params![*idx as i64, entry])?;
+    }
+    for e in &commit.events {
+        tx.prepare_cached(
+            "INSERT INTO events (seq, party, kind, critical, sender, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            e.seq as i64,
+            e.party,
+            e.kind,
+            e.critical,
+            e.sender,
+            ts(&e.created_at),
+            e.body
+        ])?;
+    }
+    for a in &commit.acks {
+        // The first acknowledgement counts; repeating it changes nothing.
+        tx.prepare_cached("INSERT OR IGNORE INTO event_acks (seq, party, at) VALUES (?1, ?2, ?3)")?
+            .execute(params![a.seq as i64, a.party, ts(&a.at)])?;
+    }
+    for d in &commit.declarations {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO declarations (intent, version, party, declared_at, starts_at, late) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![d.intent, d.version, d.party, ts(&d.declared_at), ts(&d.starts_at), d.late])?;
+    }
+    Ok(())
+}
+
 fn write_group(conn: &mut Connection, jobs: &[Job]) -> Result<()> {
     let tx = conn.transaction()?;
     for job in jobs {
-        for c in &job.changes {
-            apply(&tx, c)?;
-        }
+        write_commit(&tx, &job.commit)?;
     }
     tx.commit()?;
     Ok(())
 }
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.get::<_, i64>(0)? as u64,
+        party: r.get(1)?,
+        kind: r.get(2)?,
+        critical: r.get(3)?,
+        sender: r.get(4)?,
+        created_at: parse_ts(&r.get::<_, String>(5)?)?,
+        body: r.get(6)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "seq, party, kind, critical, sender, created_at, body";
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
@@ -182,6 +262,7 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, rx))?;
         Ok(SqliteStore {
             path,
+            readers: Mutex::new(Vec::new()),
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
         })
@@ -201,6 +282,21 @@ impl SqliteStore {
 
     fn read_conn(&self) -> Result<Connection> {
         open(&self.path)
+    }
+
+    /// Runs `f` on a pooled read connection.
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.read_conn()?,
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
     }
 }
 
@@ -273,15 +369,187 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::Corrupt("ovn_secret is not 32 bytes".into()))
     }
 
-    fn submit(&self, changes: Vec<Change>, ack: Ack) {
+    fn submit(&self, commit: Commit, ack: Ack) {
         let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_ref() {
             Some(tx) => {
-                if let Err(mpsc::SendError(job)) = tx.send(Job { changes, ack }) {
+                if let Err(mpsc::SendError(job)) = tx.send(Job { commit, ack }) {
                     (job.ack)(Err(StoreError::Closed));
                 }
             }
             None => ack(Err(StoreError::Closed)),
         }
+    }
+
+    fn load_log(&self) -> Result<Vec<Vec<u8>>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare("SELECT idx, entry FROM log ORDER BY idx")?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let idx: i64 = r.get(0)?;
+                if idx as usize != out.len() {
+                    return Err(StoreError::Corrupt(format!(
+                        "the record has a gap: entry {} follows {}",
+                        idx,
+                        out.len() as i64 - 1
+                    )));
+                }
+                out.push(r.get(1)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT entry FROM log WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
+            )?;
+            let rows = stmt.query_map(params![start as i64, end as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<Vec<u8>>>>()?)
+        })
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<String>> {
+        self.with_reader(|c| {
+            Ok(c.query_row(
+                "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn save_checkpoint(&self, size: u64, note: &str) -> Result<()> {
+        self.with_reader(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?1, ?2)",
+                params![size as i64, note],
+            )?;
+            // Older ones are implied by the newest and the consistency proofs.
+            c.execute(
+                "DELETE FROM checkpoints WHERE size < (SELECT MAX(size) FROM checkpoints)",
+                [],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn last_event_seq(&self) -> Result<u64> {
+        self.with_reader(|c| {
+            let v: Option<i64> = c.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
+            let meta: Option<Vec<u8>> = c
+                .query_row("SELECT value FROM meta WHERE key = 'event_seq'", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let pruned = meta
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            Ok(v.map_or(0, |v| v as u64).max(pruned))
+        })
+    }
+
+    fn events_after(&self, party: &str, after: u64, limit: usize) -> Result<Vec<StoredEvent>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE party = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![party, after as i64, limit as i64], event_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn event(&self, seq: u64) -> Result<Option<StoredEvent>> {
+        self.with_reader(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"),
+                params![seq as i64],
+                event_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn events_sent_by(
+        &self,
+        sender: &str,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(StoredEvent, Option<EventAck>)>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT e.seq, e.party, e.kind, e.critical, e.sender, e.created_at, e.body, a.at
+                 FROM events e LEFT JOIN event_acks a ON a.seq = e.seq
+                 WHERE e.sender = ?1 AND e.created_at >= ?2 ORDER BY e.seq DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![sender, ts(&since), limit as i64], |r| {
+                let e = event_row(r)?;
+                let at: Option<String> = r.get(7)?;
+                let ack = at
+                    .map(|a| {
+                        Ok::<_, rusqlite::Error>(EventAck {
+                            seq: e.seq,
+                            party: e.party.clone(),
+                            at: parse_ts(&a)?,
+                        })
+                    })
+                    .transpose()?;
+                Ok((e, ack))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn unacknowledged_critical(&self) -> Result<Vec<StoredEvent>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE critical AND seq NOT IN (SELECT seq FROM event_acks) ORDER BY seq"
+            ))?;
+            let rows = stmt.query_map([], event_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn prune_events(&self, cutoff: DateTime<Utc>) -> Result<usize> {
+        self.with_reader(|c| {
+            // Keep the sequence counter: numbers are never reused after a prune.
+            let max: Option<i64> = c.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0))?;
+            if let Some(max) = max {
+                c.execute(
+                    "INSERT INTO meta (key, value) VALUES ('event_seq', ?1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![(max as u64).to_be_bytes().to_vec()],
+                )?;
+            }
+            c.execute(
+                "DELETE FROM event_acks WHERE seq IN (SELECT seq FROM events WHERE created_at < ?1)",
+                params![ts(&cutoff)],
+            )?;
+            Ok(c.execute("DELETE FROM events WHERE created_at < ?1", params![ts(&cutoff)])?)
+        })
+    }
+
+    fn declarations(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Declaration>> {
+        self.with_reader(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT intent, version, party, declared_at, starts_at, late FROM declarations
+                 WHERE declared_at >= ?1 AND declared_at < ?2 ORDER BY declared_at",
+            )?;
+            let rows = stmt.query_map(params![ts(&from), ts(&to)], |r| {
+                Ok(Declaration {
+                    intent: r.get(0)?,
+                    version: r.get(1)?,
+                    party: r.get(2)?,
+                    declared_at: parse_ts(&r.get::<_, String>(3)?)?,
+                    starts_at: parse_ts(&r.get::<_, String>(4)?)?,
+                    late: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 }

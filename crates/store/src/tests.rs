@@ -29,7 +29,7 @@ fn constraint(id: u128, altitude: AltitudeRange) -> Constraint {
 
 fn submit(store: &SqliteStore, changes: Vec<Change>) {
     let (tx, rx) = mpsc::channel();
-    store.submit(changes, Box::new(move |r| tx.send(r).unwrap()));
+    store.submit(changes.into(), Box::new(move |r| tx.send(r).unwrap()));
     rx.recv().unwrap().unwrap();
 }
 
@@ -87,7 +87,8 @@ fn many_concurrent_submissions_are_grouped_and_all_acknowledged() {
                     lower_m: 0.0,
                     upper_m: 1.0,
                 },
-            ))],
+            ))]
+            .into(),
             Box::new(move |r| tx.send(r.is_ok()).unwrap()),
         );
     }
@@ -106,4 +107,118 @@ fn a_newer_schema_is_refused() {
     }
     let err = SqliteStore::open(&path).err().expect("must refuse");
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+fn commit(store: &SqliteStore, c: crate::Commit) -> crate::Result<()> {
+    let (tx, rx) = mpsc::channel();
+    store.submit(c, Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
+fn event(seq: u64, party: &str, critical: bool, at: &str) -> crate::StoredEvent {
+    crate::StoredEvent {
+        seq,
+        party: party.into(),
+        kind: "operational_intent".into(),
+        critical,
+        sender: Some("alpha".into()),
+        created_at: at.parse().unwrap(),
+        body: format!("{{\"seq\":{seq}}}"),
+    }
+}
+
+#[test]
+fn record_events_and_acks_are_durable_together_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        commit(
+            &s,
+            crate::Commit {
+                log: vec![(0, b"first".to_vec()), (1, b"second".to_vec())],
+                events: vec![
+                    event(1, "bravo", true, "2026-01-01T00:00:00Z"),
+                    event(2, "charlie", false, "2026-01-01T00:00:01Z"),
+                    event(3, "bravo", false, "2026-01-02T00:00:00Z"),
+                ],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        commit(
+            &s,
+            crate::Commit {
+                log: vec![(2, b"ack".to_vec())],
+                acks: vec![crate::EventAck {
+                    seq: 3,
+                    party: "bravo".into(),
+                    at: "2026-01-02T00:00:05Z".parse().unwrap(),
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        s.save_checkpoint(3, "note").unwrap();
+        s.close();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        s.load_log().unwrap(),
+        vec![b"first".to_vec(), b"second".to_vec(), b"ack".to_vec()]
+    );
+    assert_eq!(s.log_entries(1, 3).unwrap().len(), 2);
+    assert_eq!(s.latest_checkpoint().unwrap().as_deref(), Some("note"));
+    assert_eq!(s.last_event_seq().unwrap(), 3);
+    let bravo = s.events_after("bravo", 0, 10).unwrap();
+    assert_eq!(bravo.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3]);
+    assert_eq!(s.events_after("bravo", 1, 10).unwrap().len(), 1);
+    let sent = s
+        .events_sent_by("alpha", "2025-01-01T00:00:00Z".parse().unwrap(), 10)
+        .unwrap();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.iter().find(|(e, _)| e.seq == 3).unwrap().1.is_some());
+    assert!(sent.iter().find(|(e, _)| e.seq == 1).unwrap().1.is_none());
+    // Event 1 is critical and unacknowledged; 3 is acknowledged but not critical.
+    let open: Vec<u64> = s
+        .unacknowledged_critical()
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(open, [1]);
+    // Retention: pruning keeps the counter, so numbers are never reused.
+    assert_eq!(
+        s.prune_events("2026-01-03T00:00:00Z".parse().unwrap())
+            .unwrap(),
+        3
+    );
+    assert_eq!(s.last_event_seq().unwrap(), 3);
+    assert!(s.events_after("bravo", 0, 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_record_index_written_twice_fails_the_whole_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("d.db")).unwrap();
+    commit(
+        &s,
+        crate::Commit {
+            log: vec![(0, b"a".to_vec())],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let r = commit(
+        &s,
+        crate::Commit {
+            changes: vec![Change::DeleteConstraint(Uuid::from_u128(9))],
+            log: vec![(0, b"b".to_vec())],
+            events: vec![event(1, "bravo", false, "2026-01-01T00:00:00Z")],
+            ..Default::default()
+        },
+    );
+    assert!(r.is_err());
+    assert_eq!(s.load_log().unwrap(), vec![b"a".to_vec()]);
+    assert!(s.events_after("bravo", 0, 10).unwrap().is_empty());
 }

@@ -9,6 +9,8 @@
 //!   time-sliced spatial grid and run on all cores; per-area minima.
 //! - [`incremental`]: the live engine, one update at a time, with alert
 //!   lifecycle (new / updated / resolved) carrying both parties.
+//! - [`conformance`]: aircraft against the operational intents they fly
+//!   (non-conformance raised and resolved).
 //! - [`replay`]: losses of separation in recorded traffic.
 //! - [`feeds`]: SBS-1 BaseStation and JSON-lines telemetry parsers.
 //! - [`units`]: SI constants and minima parsing.
@@ -18,6 +20,7 @@
 //! side of `deconflict detect` and `deconflict replay`.
 
 pub mod commands;
+pub mod conformance;
 pub mod engine;
 pub mod feeds;
 pub mod geometry;
@@ -29,4 +32,8 @@ pub mod units;
 
 pub use commands::{
     detect_command, replay_command, DetectArgs, DetectSummary, ReplayArgs, ReplaySummary,
+};
+pub use conformance::{
+    ConformanceEvent, ConformanceMonitor, ConformanceParams, MonitoredIntent, NonConformance,
+    Resolved, ResolvedReason,
 };
