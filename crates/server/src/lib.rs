@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod hotline;
 pub mod live;
+pub mod record;
 pub mod scd;
 pub mod wire;
 
@@ -48,6 +49,10 @@ pub struct Config {
     pub notice: hotline::NoticePolicy,
     /// Event stream behaviour and retention.
     pub hotline: hotline::HotlineConfig,
+    /// Origin line of the record's checkpoints (and name of its key).
+    pub log_origin: String,
+    /// Least time between two signed checkpoints while entries arrive.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +69,8 @@ impl Default for Config {
             live: live::LiveConfig::default(),
             notice: hotline::NoticePolicy::default(),
             hotline: hotline::HotlineConfig::default(),
+            log_origin: "deconflict.local/record".into(),
+            checkpoint_interval: Duration::from_secs(2),
         }
     }
 }
@@ -84,6 +91,9 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub live: Arc<live::Live>,
     pub hotline: hotline::HotlineConfig,
+    pub record: Arc<record::Record>,
+    /// Development mode only: the key that signs tokens for `/v1/dev/token`.
+    pub dev_key: Option<Arc<auth::dev::DevKey>>,
 }
 
 fn prometheus() -> &'static PrometheusHandle {
@@ -169,6 +179,49 @@ async fn log_index_header(req: Request, next: Next) -> Response {
     resp
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevTokenIn {
+    sub: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// Development mode only (404 otherwise): a token for any party, so that
+/// the map's sign-in button and scripts need no CLI. Tokens last one hour.
+async fn dev_token(
+    State(st): State<AppState>,
+    extract::JsonBody(body): extract::JsonBody<DevTokenIn>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let Some(key) = &st.dev_key else {
+        return Err(ApiError::not_found(
+            "tokens are minted only in development mode",
+        ));
+    };
+    let sub = body.sub.trim();
+    if sub.is_empty() || sub.len() > 128 || sub.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad(
+            "sub",
+            "must be 1 to 128 printable characters",
+        ));
+    }
+    let scopes = if body.scopes.is_empty() {
+        vec![
+            "utm.strategic_coordination".to_string(),
+            "utm.constraint_management".to_string(),
+            "utm.constraint_processing".to_string(),
+            "utm.conformance_monitoring_sa".to_string(),
+            "utm.availability_arbitration".to_string(),
+        ]
+    } else {
+        body.scopes
+    };
+    let token = key.mint(sub, &scopes, "localhost", Duration::from_secs(3600));
+    Ok(axum::Json(
+        serde_json::json!({ "token": token, "sub": sub, "scopes": scopes }),
+    ))
+}
+
 async fn healthy() -> &'static str {
     "ok"
 }
@@ -201,6 +254,8 @@ pub fn router(state: AppState) -> Router {
         .merge(scd::routes())
         .merge(live::routes())
         .merge(hotline::routes())
+        .merge(record::routes())
+        .route("/v1/dev/token", axum::routing::post(dev_token))
         .route("/healthy", get(healthy))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
@@ -236,6 +291,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
         audiences: config.audiences.clone(),
         ..Default::default()
     };
+    let mut dev_key = None;
     if config.development_mode() {
         let key = auth::dev::DevKey::load_or_create(&config.data_dir)?;
         tracing::warn!("==================================================================");
@@ -251,8 +307,15 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
         tracing::warn!("Never run a shared deployment like this.");
         tracing::warn!("==================================================================");
         vc.extra_public_keys_pem.push(key.public_key_pem());
+        dev_key = Some(Arc::new(key));
     }
     let verifier = auth::Verifier::new(vc).await?;
+    let record = record::Record::open(&core, &config.data_dir, &config.log_origin)?;
+    tracing::info!(
+        key = %record.verifier_key(),
+        entries = *core.durable_log().borrow(),
+        "the record's checkpoints are signed with this key (also at GET /v1/log/key)"
+    );
     Ok((
         AppState {
             core: Arc::new(core),
@@ -260,6 +323,8 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
             max_body_bytes: config.max_body_bytes,
             live: Arc::new(live::Live::new(config.live.params.clone())),
             hotline: config.hotline.clone(),
+            record: Arc::new(record),
+            dev_key,
         },
         sqlite,
     ))
@@ -304,6 +369,11 @@ pub async fn serve(
     tokio::spawn(live::alerts_to_events(
         state.core.clone(),
         state.live.clone(),
+    ));
+    tokio::spawn(record::checkpoint_loop(
+        state.core.clone(),
+        state.record.clone(),
+        config.checkpoint_interval,
     ));
     let app = router(state);
     tracing::info!(listen = %listener.local_addr()?, "deconflict is serving the ASTM F3548-21 DSS API");

@@ -1,0 +1,269 @@
+//! `deconflict verify` and `deconflict export`: a client's checks of the
+//! record, trusting nothing but the public key it was given.
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use ledger::{Checkpoint, ConsistencyProof, InclusionProof, Verifier};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    fn new(base: &str, token: Option<String>) -> anyhow::Result<Client> {
+        Ok(Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()?,
+        })
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<reqwest::blocking::Response> {
+        let mut req = self.http.get(format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().with_context(|| format!("GET {path}"))?;
+        if !resp.status().is_success() {
+            bail!(
+                "GET {path}: {} {}",
+                resp.status(),
+                resp.text().unwrap_or_default()
+            );
+        }
+        Ok(resp)
+    }
+
+    fn checkpoint(&self) -> anyhow::Result<String> {
+        Ok(self.get("/v1/log/checkpoint")?.text()?)
+    }
+
+    fn entry(&self, index: u64) -> anyhow::Result<Vec<u8>> {
+        let v: serde_json::Value = self
+            .get(&format!("/v1/log/entries?start={index}&end={}", index + 1))?
+            .json()?;
+        let e = v["entries"][0]["entry"]
+            .as_str()
+            .with_context(|| format!("the server has no entry {index}"))?;
+        Ok(B64.decode(e)?)
+    }
+
+    fn inclusion(&self, index: u64, size: u64) -> anyhow::Result<InclusionProof> {
+        Ok(self
+            .get(&format!(
+                "/v1/log/proof/inclusion?index={index}&size={size}"
+            ))?
+            .json()?)
+    }
+}
+
+fn read_key(key: &str) -> anyhow::Result<Verifier> {
+    let text = if Path::new(key).exists() {
+        std::fs::read_to_string(key)?
+    } else {
+        key.to_string()
+    };
+    Verifier::parse(text.trim()).map_err(|e| anyhow::anyhow!("--key: {e}"))
+}
+
+fn open(v: &Verifier, note: &str, what: &str) -> anyhow::Result<Checkpoint> {
+    v.open_checkpoint(note)
+        .map_err(|e| anyhow::anyhow!("{what}: signature check failed: {e}"))
+}
+
+/// One entry with its proof, as `export` writes them.
+#[derive(Serialize, Deserialize)]
+pub struct ExportedEntry {
+    pub index: u64,
+    /// The entry's bytes, base64.
+    pub entry: String,
+    pub proof: InclusionProof,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Export {
+    pub party: String,
+    pub key: String,
+    pub checkpoint: String,
+    pub entries: Vec<ExportedEntry>,
+}
+
+pub struct VerifyArgs {
+    pub key: String,
+    pub server: Option<String>,
+    pub token: Option<String>,
+    pub file: Option<PathBuf>,
+    pub checkpoint: Option<PathBuf>,
+    pub entries: Vec<u64>,
+    pub save: Option<PathBuf>,
+}
+
+/// Checks signatures, inclusion and consistency; returns what it checked.
+pub fn verify(a: &VerifyArgs) -> anyhow::Result<String> {
+    let v = read_key(&a.key)?;
+    let mut report = Vec::new();
+    let old = match &a.checkpoint {
+        Some(p) => {
+            let note =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let cp = open(&v, &note, &p.display().to_string())?;
+            report.push(format!("saved checkpoint: signature OK, size {}", cp.size));
+            Some(cp)
+        }
+        None => None,
+    };
+    if let Some(path) = &a.file {
+        let ex: Export = serde_json::from_slice(&std::fs::read(path)?)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let cp = open(&v, &ex.checkpoint, "export checkpoint")?;
+        for e in &ex.entries {
+            let bytes = B64
+                .decode(&e.entry)
+                .with_context(|| format!("entry {}: not base64", e.index))?;
+            if e.proof.leaf_index != e.index || e.proof.tree_size != cp.size {
+                bail!("entry {}: its proof is for another index or size", e.index);
+            }
+            e.proof
+                .verify(&ledger::leaf_hash(&bytes), &cp.root)
+                .map_err(|err| {
+                    anyhow::anyhow!("entry {}: not in the signed record: {err}", e.index)
+                })?;
+        }
+        report.push(format!(
+            "export of {}: checkpoint signature OK (size {}), {} entries included",
+            ex.party,
+            cp.size,
+            ex.entries.len()
+        ));
+        if let Some(old) = &old {
+            if old.size > cp.size {
+                bail!(
+                    "the export's checkpoint ({}) is older than the saved one ({})",
+                    cp.size,
+                    old.size
+                );
+            }
+        }
+    }
+    if let Some(server) = &a.server {
+        let c = Client::new(server, a.token.clone())?;
+        let note = c.checkpoint()?;
+        let cp = open(&v, &note, "server checkpoint")?;
+        report.push(format!("server checkpoint: signature OK, size {}", cp.size));
+        if let Some(old) = &old {
+            if old.origin != cp.origin {
+                bail!(
+                    "origin differs: saved {:?}, server {:?}",
+                    old.origin,
+                    cp.origin
+                );
+            }
+            if old.size > cp.size {
+                bail!("the server's checkpoint ({}) is older than the saved one ({}): the record was rolled back", cp.size, old.size);
+            }
+            if old.size == cp.size {
+                if old.root != cp.root {
+                    bail!(
+                        "same size {} but a different root: the record was rewritten",
+                        cp.size
+                    );
+                }
+            } else if old.size > 0 {
+                let p: ConsistencyProof = c
+                    .get(&format!(
+                        "/v1/log/proof/consistency?from={}&to={}",
+                        old.size, cp.size
+                    ))?
+                    .json()?;
+                if p.old_size != old.size || p.new_size != cp.size {
+                    bail!("the server sent a consistency proof for other sizes");
+                }
+                p.verify(&old.root, &cp.root).map_err(|e| {
+                    anyhow::anyhow!("the record is not an extension of the saved checkpoint: {e}")
+                })?;
+            }
+            report.push(format!("consistency {} -> {}: OK", old.size, cp.size));
+        }
+        for &i in &a.entries {
+            let bytes = c.entry(i)?;
+            let p = c.inclusion(i, cp.size)?;
+            if p.leaf_index != i || p.tree_size != cp.size {
+                bail!("entry {i}: the server sent a proof for another index or size");
+            }
+            p.verify(&ledger::leaf_hash(&bytes), &cp.root)
+                .map_err(|e| anyhow::anyhow!("entry {i}: not in the signed record: {e}"))?;
+            report.push(format!("entry {i}: included"));
+        }
+        if let Some(save) = &a.save {
+            std::fs::write(save, &note)?;
+            report.push(format!("checkpoint saved to {}", save.display()));
+        }
+    }
+    if report.is_empty() {
+        bail!("nothing to verify: give --server and/or --file");
+    }
+    Ok(report.join("\n"))
+}
+
+/// Writes every entry of the record that concerns `party` (its own writes
+/// and acknowledgements, the events sent to it and their deliveries), each
+/// with its inclusion proof against the server's latest signed checkpoint.
+pub fn export(
+    server: &str,
+    token: Option<String>,
+    party: &str,
+    out: &Path,
+) -> anyhow::Result<String> {
+    let c = Client::new(server, token)?;
+    let key = c.get("/v1/log/key")?.text()?.trim().to_string();
+    let note = c.checkpoint()?;
+    let v = Verifier::parse(&key).map_err(|e| anyhow::anyhow!("server key: {e}"))?;
+    let cp = open(&v, &note, "server checkpoint")?;
+    let mut entries = Vec::new();
+    let mut start = 0;
+    while start < cp.size {
+        let page: serde_json::Value = c
+            .get(&format!("/v1/log/entries?start={start}&end={}", cp.size))?
+            .json()?;
+        let rows = page["entries"].as_array().context("entries")?;
+        if rows.is_empty() {
+            bail!("the server returned no entries at {start}");
+        }
+        for r in rows {
+            let index = r["index"].as_u64().context("index")?;
+            let b64 = r["entry"].as_str().context("entry")?;
+            let bytes = B64.decode(b64)?;
+            let e: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let concerns = e["actor"] == party || e["data"]["party"] == party;
+            if concerns {
+                entries.push(ExportedEntry {
+                    index,
+                    entry: b64.to_string(),
+                    proof: c.inclusion(index, cp.size)?,
+                });
+            }
+        }
+        start += rows.len() as u64;
+    }
+    let n = entries.len();
+    let ex = Export {
+        party: party.to_string(),
+        key,
+        checkpoint: note,
+        entries,
+    };
+    std::fs::write(out, serde_json::to_vec_pretty(&ex)?)?;
+    Ok(format!(
+        "exported {n} entries of {party} with proofs against checkpoint size {} to {}",
+        cp.size,
+        out.display()
+    ))
+}
