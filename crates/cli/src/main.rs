@@ -207,6 +207,16 @@ struct ServeArgs {
     /// record keeps them forever).
     #[arg(long, default_value_t = 7)]
     event_retention_days: u32,
+    /// Conformance monitoring: metres an aircraft may stray horizontally
+    /// outside its intent's volumes before it is non-conforming.
+    #[arg(long, default_value_t = 30.0)]
+    conformance_buffer_m: f64,
+    /// Conformance monitoring: metres of vertical tolerance.
+    #[arg(long, default_value_t = 15.0)]
+    conformance_buffer_vertical_m: f64,
+    /// Conformance monitoring: seconds of tolerance on the time window.
+    #[arg(long, default_value_t = 5.0)]
+    conformance_buffer_s: f64,
     /// Origin line of the record's signed checkpoints.
     #[arg(long, default_value = "deconflict.local/record")]
     log_origin: String,
@@ -280,6 +290,13 @@ fn main() -> anyhow::Result<()> {
                         max_extrapolation_s: a.max_extrapolation_s,
                         ..Default::default()
                     },
+                    conformance: tactical::conformance::ConformanceParams {
+                        buffer_horizontal_m: a.conformance_buffer_m,
+                        buffer_vertical_m: a.conformance_buffer_vertical_m,
+                        buffer_time_s: a.conformance_buffer_s,
+                        track_timeout_s: a.track_timeout_s,
+                        ..Default::default()
+                    },
                     sbs: a.sbs,
                     replay: a.replay,
                     replay_speed: a.replay_speed,
@@ -312,6 +329,12 @@ fn main() -> anyhow::Result<()> {
                 ("--lookahead-s", a.lookahead_s),
                 ("--track-timeout-s", a.track_timeout_s),
                 ("--max-extrapolation-s", a.max_extrapolation_s),
+                ("--conformance-buffer-m", a.conformance_buffer_m),
+                (
+                    "--conformance-buffer-vertical-m",
+                    a.conformance_buffer_vertical_m,
+                ),
+                ("--conformance-buffer-s", a.conformance_buffer_s),
             ] {
                 if !(v.is_finite() && v >= 0.0) {
                     anyhow::bail!("{name} must be a non-negative number of seconds");

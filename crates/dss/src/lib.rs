@@ -100,6 +100,7 @@ pub struct PutOperationalIntent {
     pub state: OperationalIntentState,
     pub uss_base_url: String,
     pub subscription: SubscriptionChoice,
+    pub monitoring: Monitoring,
 }
 
 #[derive(Debug, Clone)]
@@ -413,6 +414,11 @@ impl Dss {
 
     // ------------------------------------------------------------------ reads
 
+    /// Every operational intent, in no particular order.
+    pub fn intents(&self) -> impl Iterator<Item = &OperationalIntent> {
+        self.intents.values()
+    }
+
     pub fn intent(&self, id: Uuid) -> Option<&OperationalIntent> {
         self.intents.get(&id)
     }
@@ -480,6 +486,22 @@ impl Dss {
             .into_iter()
             .filter_map(|id| self.constraints.get(&id))
             .collect())
+    }
+
+    /// Parties with an operational intent or a subscription that meets
+    /// `aoi` (anyone's: for the service's own notices, not for the API).
+    pub fn parties_near(&self, aoi: &Volume4D) -> std::collections::BTreeSet<Manager> {
+        let intents = self
+            .intent_index
+            .query(aoi)
+            .into_iter()
+            .filter_map(|id| self.intents.get(&id).map(|o| o.manager.clone()));
+        let subs = self
+            .subscription_index
+            .query(aoi)
+            .into_iter()
+            .filter_map(|id| self.subscriptions.get(&id).map(|s| s.manager.clone()));
+        intents.chain(subs).collect()
     }
 
     /// The caller's own subscriptions in the area that have not yet ended.
@@ -802,6 +824,7 @@ impl Dss {
             extents: req.extents,
             uss_base_url: req.uss_base_url,
             subscription_id: attached.as_ref().map(|s| s.id),
+            monitoring: req.monitoring,
         };
 
         // The previous subscription goes if it was implicit, is being replaced

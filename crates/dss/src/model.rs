@@ -95,6 +95,27 @@ pub struct OperationalIntent {
     pub extents: Vec<Volume4D>,
     pub uss_base_url: String,
     pub subscription_id: Option<Uuid>,
+    /// Not in F3548: what the service watches live traffic against.
+    #[serde(default, skip_serializing_if = "Monitoring::is_empty")]
+    pub monitoring: Monitoring,
+}
+
+/// Conformance monitoring of an operational intent, an extension of the
+/// standard declared with it: the aircraft that fly it, and whether the
+/// service may mark the intent Nonconforming on the owner's behalf when one
+/// of them leaves its volumes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitoring {
+    #[serde(default)]
+    pub aircraft_ids: Vec<String>,
+    #[serde(default)]
+    pub mark_nonconforming: bool,
+}
+
+impl Monitoring {
+    pub fn is_empty(&self) -> bool {
+        self.aircraft_ids.is_empty() && !self.mark_nonconforming
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,6 +58,7 @@ fn put(id: u128, extents: Vec<Volume4D>, key: Vec<Ovn>) -> PutOperationalIntent 
             uss_base_url: "https://uss.example".into(),
             notify_for_constraints: false,
         },
+        monitoring: Default::default(),
     }
 }
 

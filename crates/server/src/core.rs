@@ -47,6 +47,9 @@ pub struct Core {
     durable_log: watch::Sender<u64>,
     /// Events, once durable, to whoever streams them.
     events: broadcast::Sender<Arc<StoredEvent>>,
+    /// Operational intents written (`None`: deleted), once durable, for
+    /// conformance monitoring.
+    intents: broadcast::Sender<Arc<IntentNews>>,
     pub notice: NoticePolicy,
 }
 
@@ -70,12 +73,20 @@ fn entry_bytes<T: Serialize>(time: DateTime<Utc>, actor: &str, kind: &str, data:
     .expect("record entries are plain data")
 }
 
+/// An operational intent as written by a durable commit.
+#[derive(Debug, Clone)]
+pub struct IntentNews {
+    pub intent: dss::OperationalIntent,
+    pub deleted: bool,
+}
+
 /// What a commit built under the lock leaves for after durability.
 struct Pending {
     seq: u64,
     log_end: u64,
     first_index: Option<u64>,
     events: Vec<Arc<StoredEvent>>,
+    intents: Vec<Arc<IntentNews>>,
 }
 
 impl Core {
@@ -101,6 +112,7 @@ impl Core {
         let (durable, _) = watch::channel(0);
         let (durable_log, _) = watch::channel(size);
         let (events, _) = broadcast::channel(8192);
+        let (intents, _) = broadcast::channel(8192);
         Ok(Core {
             state: RwLock::new(State {
                 dss,
@@ -112,6 +124,7 @@ impl Core {
             durable,
             durable_log,
             events,
+            intents,
             notice,
         })
     }
@@ -123,6 +136,11 @@ impl Core {
     /// Durable events from now on.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
         self.events.subscribe()
+    }
+
+    /// Durable writes of operational intents from now on.
+    pub fn subscribe_intents(&self) -> broadcast::Receiver<Arc<IntentNews>> {
+        self.intents.subscribe()
     }
 
     /// Number of record entries known durable, and a way to wait for more.
@@ -159,15 +177,27 @@ impl Core {
                     .iter()
                     .map(|c| entry_bytes(now, actor, "change", c))
                     .collect();
+                let news: Vec<Arc<IntentNews>> = outcome
+                    .value
+                    .facts()
+                    .iter()
+                    .filter_map(|f| match f {
+                        hotline::Fact::Intent { intent, .. } => Some(Arc::new(IntentNews {
+                            intent: (*intent).clone(),
+                            deleted: outcome.changes.iter().any(|c| {
+                                matches!(c, dss::Change::DeleteOperationalIntent(id) if *id == intent.id)
+                            }),
+                        })),
+                        _ => None,
+                    })
+                    .collect();
                 let commit = Commit {
                     changes: outcome.changes,
                     declarations,
                     ..Default::default()
                 };
-                (
-                    outcome.value,
-                    Ok(self.submit(&mut st, commit, log, events, now)),
-                )
+                let rx = self.submit(&mut st, commit, log, events, now, news);
+                (outcome.value, Ok(rx))
             }
         };
         match pending {
@@ -201,7 +231,7 @@ impl Core {
                 acks,
                 ..Default::default()
             };
-            self.submit(&mut st, commit, log, events, now)
+            self.submit(&mut st, commit, log, events, now, Vec::new())
         };
         self.finish(rx).await.unwrap_or(0)
     }
@@ -215,6 +245,7 @@ impl Core {
         mut log: Vec<Vec<u8>>,
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
+        intents: Vec<Arc<IntentNews>>,
     ) -> oneshot::Receiver<(store::Result<()>, Pending)> {
         let first_index = (!log.is_empty()).then(|| st.tree.size());
         for e in events {
@@ -246,6 +277,7 @@ impl Core {
             log_end: st.tree.size(),
             first_index,
             events: commit.events.iter().cloned().map(Arc::new).collect(),
+            intents,
         };
         let (tx, rx) = oneshot::channel();
         self.store.submit(
@@ -284,6 +316,9 @@ impl Core {
         });
         for e in p.events {
             let _ = self.events.send(e);
+        }
+        for i in p.intents {
+            let _ = self.intents.send(i);
         }
         if let Some(i) = p.first_index {
             let _ = LOG_INDEX.try_with(|c| c.set(Some(i)));

@@ -176,6 +176,12 @@ impl Facts for dss::UssAvailability {}
 impl Facts for dss::Expired {}
 impl Facts for () {}
 
+impl<T: Facts> Facts for Option<T> {
+    fn facts(&self) -> Vec<Fact<'_>> {
+        self.as_ref().map(Facts::facts).unwrap_or_default()
+    }
+}
+
 fn summary_intent(o: &OperationalIntent) -> Value {
     json!({
         "id": o.id, "manager": o.manager, "version": o.version,

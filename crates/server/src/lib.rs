@@ -321,7 +321,10 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
             core: Arc::new(core),
             verifier,
             max_body_bytes: config.max_body_bytes,
-            live: Arc::new(live::Live::new(config.live.params.clone())),
+            live: Arc::new(live::Live::new(
+                config.live.params.clone(),
+                config.live.conformance.clone(),
+            )),
             hotline: config.hotline.clone(),
             record: Arc::new(record),
             dev_key,
@@ -367,6 +370,14 @@ pub async fn serve(
     ));
     live::start(&state.live, &config.live);
     tokio::spawn(live::alerts_to_events(
+        state.core.clone(),
+        state.live.clone(),
+    ));
+    tokio::spawn(live::intents_to_monitor(
+        state.core.clone(),
+        state.live.clone(),
+    ));
+    tokio::spawn(live::conformance_to_events(
         state.core.clone(),
         state.live.clone(),
     ));

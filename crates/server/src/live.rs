@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tactical::conformance::{
+    ConformanceEvent, ConformanceMonitor, ConformanceParams, MonitoredIntent, NonConformance,
+};
 use tactical::engine::Area;
 use tactical::feeds::{parse_telemetry, FeedStats, SbsDecoder, TrackUpdate};
 use tactical::incremental::{Alert, AlertEvent, AlertKind, IncrementalEngine, IncrementalParams};
@@ -37,6 +40,8 @@ const ANY_PARTY: Scopes = &[&[]];
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
     pub params: IncrementalParams,
+    /// Buffers of conformance monitoring.
+    pub conformance: ConformanceParams,
     /// SBS-1 BaseStation servers to connect to (`host:port`, as dump1090
     /// and readsb serve on port 30003).
     pub sbs: Vec<String>,
@@ -52,6 +57,7 @@ impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             params: IncrementalParams::default(),
+            conformance: ConformanceParams::default(),
             sbs: Vec::new(),
             replay: None,
             replay_speed: 1.0,
@@ -166,18 +172,117 @@ impl From<&AlertEvent> for AlertChange {
 /// alert changes for whoever listens (the event stream, the log).
 pub struct Live {
     engine: Mutex<IncrementalEngine>,
+    monitor: Mutex<ConformanceMonitor>,
     feeds: Mutex<BTreeMap<String, FeedStatus>>,
     changes: broadcast::Sender<Arc<AlertChange>>,
+    conformance: broadcast::Sender<Arc<ConformanceEvent>>,
+}
+
+/// A non-conformance on the wire.
+#[derive(Debug, Clone, Serialize)]
+pub struct NonConformanceView {
+    pub aircraft_id: String,
+    pub operational_intent: String,
+    pub owner: String,
+    pub since: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub lat_deg: f64,
+    pub lon_deg: f64,
+    pub alt_m: f64,
+    /// How far outside the nearest volume, horizontally (m), vertically (m)
+    /// and in time (s).
+    pub horizontal_outside_m: f64,
+    pub vertical_outside_m: f64,
+    pub time_outside_s: f64,
+    pub mark_intent_nonconforming: bool,
+}
+
+impl From<&NonConformance> for NonConformanceView {
+    fn from(n: &NonConformance) -> Self {
+        NonConformanceView {
+            aircraft_id: n.aircraft_id.clone(),
+            operational_intent: n.intent_id.clone(),
+            owner: n.owner.clone(),
+            since: n.since,
+            updated: n.time,
+            lat_deg: n.position.lat_deg,
+            lon_deg: n.position.lon_deg,
+            alt_m: n.position.alt_m,
+            horizontal_outside_m: n.distance_outside_m,
+            vertical_outside_m: n.vertical_outside_m,
+            time_outside_s: n.time_outside_s,
+            mark_intent_nonconforming: n.mark_intent_nonconforming,
+        }
+    }
 }
 
 impl Live {
-    pub fn new(params: IncrementalParams) -> Live {
+    pub fn new(params: IncrementalParams, conformance: ConformanceParams) -> Live {
         let (changes, _) = broadcast::channel(4096);
+        let (conf, _) = broadcast::channel(4096);
         Live {
             engine: Mutex::new(IncrementalEngine::new(params)),
+            monitor: Mutex::new(ConformanceMonitor::new(conformance)),
             feeds: Mutex::new(BTreeMap::new()),
             changes,
+            conformance: conf,
         }
+    }
+
+    /// Watches an operational intent's aircraft against its volumes — when
+    /// it names aircraft, or is Activated (telemetry may then name it) —
+    /// or stops watching it.
+    pub fn link_intent(&self, intent: &dss::OperationalIntent, deleted: bool) {
+        use dss::OperationalIntentState as S;
+        let watch = !deleted
+            && (!intent.monitoring.aircraft_ids.is_empty()
+                || matches!(
+                    intent.state,
+                    S::Activated | S::Nonconforming | S::Contingent
+                ));
+        let id = intent.id.to_string();
+        let events = {
+            let mut m = self.monitor.lock();
+            if watch {
+                m.link(MonitoredIntent {
+                    id,
+                    owner: intent.manager.clone(),
+                    aircraft_ids: intent.monitoring.aircraft_ids.clone(),
+                    volumes: intent.extents.clone(),
+                    allow_nonconforming: intent.monitoring.mark_nonconforming,
+                })
+            } else if m.is_linked(&id) {
+                m.unlink(&id)
+            } else {
+                Vec::new()
+            }
+        };
+        self.announce_conformance(events);
+    }
+
+    fn announce_conformance(&self, events: Vec<ConformanceEvent>) {
+        for e in events {
+            let (change, n) = match &e {
+                ConformanceEvent::NonConforming(n) => ("new", n),
+                ConformanceEvent::Resolved(r) => ("resolved", &r.nonconformance),
+            };
+            tracing::warn!(
+                change,
+                aircraft = %n.aircraft_id,
+                operational_intent = %n.intent_id,
+                owner = %n.owner,
+                horizontal_outside_m = n.distance_outside_m.round(),
+                vertical_outside_m = n.vertical_outside_m.round(),
+                "conformance"
+            );
+            metrics::counter!("nonconformances_total", "change" => change).increment(1);
+            let _ = self.conformance.send(Arc::new(e));
+        }
+    }
+
+    /// Conformance changes from now on.
+    pub fn subscribe_conformance(&self) -> broadcast::Receiver<Arc<ConformanceEvent>> {
+        self.conformance.subscribe()
     }
 
     /// Alert changes from now on.
@@ -187,17 +292,30 @@ impl Live {
 
     /// Feeds updates to the engine and announces what changed.
     pub fn ingest(&self, updates: impl IntoIterator<Item = TrackUpdate>) -> usize {
+        self.ingest_with_intents(updates.into_iter().map(|u| (u, None)))
+    }
+
+    /// Like [`Live::ingest`], each update with the operational intent its
+    /// party says the aircraft flies, if any.
+    pub fn ingest_with_intents(
+        &self,
+        updates: impl IntoIterator<Item = (TrackUpdate, Option<String>)>,
+    ) -> usize {
         let mut events = Vec::new();
+        let mut conformance = Vec::new();
         let mut n = 0;
         {
             let mut engine = self.engine.lock();
-            for u in updates {
+            let mut monitor = self.monitor.lock();
+            for (u, intent) in updates {
                 n += 1;
+                conformance.extend(monitor.observe(&u, intent.as_deref()));
                 events.extend(engine.update(u));
             }
         }
         metrics::counter!("traffic_updates_total").increment(n as u64);
         self.announce(&events);
+        self.announce_conformance(conformance);
         n
     }
 
@@ -205,6 +323,8 @@ impl Live {
     pub fn expire(&self, now: DateTime<Utc>) {
         let events = self.engine.lock().expire(now);
         self.announce(&events);
+        let conformance = self.monitor.lock().expire(now);
+        self.announce_conformance(conformance);
     }
 
     fn announce(&self, events: &[AlertEvent]) {
@@ -444,11 +564,153 @@ pub async fn alerts_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
     }
 }
 
+/// Keeps the conformance monitor in step with the declared intents: all
+/// of them at start, then every durable write.
+pub async fn intents_to_monitor(core: Arc<crate::core::Core>, live: Arc<Live>) {
+    // Subscribe first: a write between the two is seen twice, never missed.
+    let mut rx = core.subscribe_intents();
+    let all: Vec<dss::OperationalIntent> = core.read(|d| d.intents().cloned().collect()).await;
+    for i in &all {
+        live.link_intent(i, false);
+    }
+    loop {
+        match rx.recv().await {
+            Ok(news) => live.link_intent(&news.intent, news.deleted),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "resynchronising conformance monitoring");
+                let all: Vec<dss::OperationalIntent> =
+                    core.read(|d| d.intents().cloned().collect()).await;
+                for i in &all {
+                    live.link_intent(i, false);
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Tells the owner and the parties near it of every non-conformance and
+/// its end, through the record; marks the intent Nonconforming where the
+/// owner allowed it.
+pub async fn conformance_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
+    let mut rx = live.subscribe_conformance();
+    loop {
+        let event = match rx.recv().await {
+            Ok(e) => e,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    missed = n,
+                    "conformance changes came faster than they could be recorded"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let (change, n, reason) = match &*event {
+            ConformanceEvent::NonConforming(n) => ("new", n, None),
+            ConformanceEvent::Resolved(r) => (
+                "resolved",
+                &r.nonconformance,
+                Some(format!("{:?}", r.reason)),
+            ),
+        };
+        let view = NonConformanceView::from(n);
+        // Nearby: 5 km and 300 m around the aircraft, over the next 10 minutes.
+        let now = Utc::now();
+        let around = airspace::Volume4D {
+            footprint: airspace::Footprint::Circle {
+                center: airspace::LatLng::new(n.position.lat_deg, n.position.lon_deg),
+                radius_m: 5_000.0,
+            },
+            altitude: airspace::AltitudeRange {
+                lower_m: n.position.alt_m - 300.0,
+                upper_m: n.position.alt_m + 300.0,
+            },
+            time: airspace::TimeRange::new(now, now + chrono::Duration::minutes(10)),
+        };
+        let mut parties = core.read(|d| d.parties_near(&around)).await;
+        parties.insert(n.owner.clone());
+        let data = serde_json::json!({ "change": change, "nonconformance": view, "resolved_because": reason });
+        let events = parties
+            .into_iter()
+            .map(|p| crate::hotline::NewEvent {
+                critical: change == "new" && p == n.owner,
+                party: p,
+                kind: "nonconformance",
+                sender: None,
+                data: data.clone(),
+            })
+            .collect();
+        core.record("deconflict", "nonconformance", data, Vec::new(), events)
+            .await;
+        if change == "new" && n.mark_intent_nonconforming {
+            mark_nonconforming(&core, n).await;
+        }
+    }
+}
+
+/// Puts the intent in state Nonconforming as its owner would, through the
+/// same rules as the F3548 API (with the conformance-monitoring scope the
+/// owner delegated by asking for it).
+async fn mark_nonconforming(core: &crate::core::Core, n: &NonConformance) {
+    let Ok(id) = n.intent_id.parse::<uuid::Uuid>() else {
+        return;
+    };
+    let owner = n.owner.clone();
+    let caller = dss::Caller {
+        manager: owner.clone(),
+        conformance_monitoring: true,
+    };
+    let result = core
+        .write(&owner, |d| {
+            let Some(cur) = d.intent(id).cloned() else {
+                return Err(dss::DssError::NotFound(format!(
+                    "operational intent {id} not found"
+                )));
+            };
+            if cur.state == dss::OperationalIntentState::Nonconforming {
+                return Ok(dss::Outcome {
+                    value: None,
+                    changes: Vec::new(),
+                });
+            }
+            let req = dss::PutOperationalIntent {
+                id,
+                ovn: Some(cur.ovn.clone()),
+                extents: cur.extents.clone(),
+                key: Vec::new(),
+                state: dss::OperationalIntentState::Nonconforming,
+                uss_base_url: cur.uss_base_url.clone(),
+                subscription: cur.subscription_id.map_or(
+                    dss::SubscriptionChoice::None,
+                    dss::SubscriptionChoice::Existing,
+                ),
+                monitoring: cur.monitoring.clone(),
+            };
+            d.put_intent(&caller, Utc::now(), req)
+                .map(|o| dss::Outcome {
+                    value: Some(o.value),
+                    changes: o.changes,
+                })
+        })
+        .await;
+    match result {
+        Ok(Some(_)) => {
+            tracing::warn!(operational_intent = %id, owner = %owner, "marked Nonconforming on the owner's behalf")
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(operational_intent = %id, error = %e.message, "cannot mark Nonconforming")
+        }
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/traffic/aircraft", get(list_aircraft))
         .route("/v1/traffic/alerts", get(list_alerts))
         .route("/v1/traffic/feeds", get(list_feeds))
+        .route("/v1/traffic/nonconformances", get(list_nonconformances))
         .route("/v1/traffic/telemetry", post(post_telemetry))
 }
 
@@ -601,6 +863,25 @@ async fn list_alerts(
     Ok(Json(serde_json::json!({ "time": now, "alerts": alerts })))
 }
 
+async fn list_nonconformances(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TrafficQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    authorize(&st, &headers, ANY_PARTY).await?;
+    let area = q.bbox.as_deref().map(parse_bbox).transpose()?;
+    let list: Vec<NonConformanceView> = st
+        .live
+        .monitor
+        .lock()
+        .open()
+        .filter(|n| q.party.as_deref().is_none_or(|p| n.owner == p))
+        .filter(|n| area.is_none_or(|a| a.contains(&n.position)))
+        .map(NonConformanceView::from)
+        .collect();
+    Ok(Json(serde_json::json!({ "nonconformances": list })))
+}
+
 async fn list_feeds(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -677,7 +958,8 @@ async fn post_telemetry(
         return Err(ApiError::bad("", message));
     }
     let n = accepted.len();
-    st.live.ingest(accepted.into_iter().map(|t| t.update));
+    st.live
+        .ingest_with_intents(accepted.into_iter().map(|t| (t.update, t.intent_id)));
     st.live.feed_status(&name, |s| s.updates += n as u64);
     Ok(Json(
         serde_json::json!({ "accepted": n, "rejected": rejected }),

@@ -195,6 +195,15 @@ fn put_intent_request(
         }
         _ => SubscriptionChoice::None,
     };
+    let aircraft_ids = body.aircraft_ids.clone().unwrap_or_default();
+    for (i, a) in aircraft_ids.iter().enumerate() {
+        if a.trim().is_empty() || a.len() > 64 {
+            return Err(ApiError::bad(
+                format!("aircraft_ids[{i}]"),
+                "must be 1 to 64 characters",
+            ));
+        }
+    }
     Ok(dss::PutOperationalIntent {
         id,
         ovn,
@@ -203,6 +212,10 @@ fn put_intent_request(
         state,
         uss_base_url: body.uss_base_url,
         subscription,
+        monitoring: dss::Monitoring {
+            aircraft_ids,
+            mark_nonconforming: body.mark_nonconforming.unwrap_or(false),
+        },
     })
 }
 

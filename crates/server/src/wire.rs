@@ -90,6 +90,12 @@ pub struct PutIntentIn {
     pub uss_base_url: String,
     pub subscription_id: Option<String>,
     pub new_subscription: Option<ImplicitSubscriptionIn>,
+    /// Extension (not in F3548; other clients never send it): aircraft
+    /// that fly this intent, for conformance monitoring.
+    pub aircraft_ids: Option<Vec<String>>,
+    /// Extension: the service may mark the intent Nonconforming when one of
+    /// its aircraft leaves its volumes.
+    pub mark_nonconforming: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -121,6 +121,7 @@ proptest! {
                         uss_base_url: "https://uss.example".into(),
                         notify_for_constraints: false,
                     },
+                    monitoring: Default::default(),
                 });
                 if let Err(e) = r {
                     let status = server::error::ApiError::from(e).status;
