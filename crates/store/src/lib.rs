@@ -5,10 +5,13 @@
 //! [`Store::submit`] and acknowledged to a client only once the store reports
 //! it durable. Implementations batch concurrent submissions into one
 //! transaction (group commit) so durability costs one fsync per batch, not per
-//! write.
+//! write. Two implementations: [`SqliteStore`] (embedded, the default) and
+//! [`PgStore`] (PostgreSQL, for several instances on one database).
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +21,9 @@ use dss::Change;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// From [`PgStore`]; the message carries the server's and its SQLSTATE.
+    #[error("PostgreSQL error: {}", postgres::describe(.0))]
+    Pg(#[from] ::postgres::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("I/O error: {0}")]
