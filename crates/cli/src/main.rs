@@ -134,6 +134,10 @@ struct ServeArgs {
     /// Folder of the embedded store (and of the development signing key).
     #[arg(long, default_value = "data", env = "DECONFLICT_DATA_DIR")]
     data_dir: PathBuf,
+    /// Store in PostgreSQL instead of the embedded SQLite:
+    /// postgres://user[:password]@host:port/database (the database must exist).
+    #[arg(long, env = "DECONFLICT_STORE")]
+    store: Option<String>,
     /// PEM public key (RSA or EC P-256) whose tokens are accepted. Repeatable.
     #[arg(long = "public-key")]
     public_keys: Vec<PathBuf>,
@@ -282,6 +286,7 @@ fn main() -> anyhow::Result<()> {
                     },
                 },
                 expiry_interval: Duration::from_secs(a.expiry_interval_s.max(1)),
+                store_url: a.store,
                 live: server::live::LiveConfig {
                     params: tactical::incremental::IncrementalParams {
                         lookahead_s: a.lookahead_s,

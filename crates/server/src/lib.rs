@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use store::{SqliteStore, Store};
+use store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 
 /// Everything `deconflict serve` can be told.
@@ -43,6 +43,8 @@ pub struct Config {
     pub rules: dss::Config,
     /// How often ended entities are removed.
     pub expiry_interval: Duration,
+    /// `postgres://...` for PostgreSQL; `None`: SQLite in `data_dir`.
+    pub store_url: Option<String>,
     /// Live traffic: feeds and detection parameters.
     pub live: live::LiveConfig,
     /// Minimum notice of declarations.
@@ -66,6 +68,7 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             rules: dss::Config::default(),
             expiry_interval: Duration::from_secs(10),
+            store_url: None,
             live: live::LiveConfig::default(),
             notice: hotline::NoticePolicy::default(),
             hotline: hotline::HotlineConfig::default(),
@@ -276,14 +279,26 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Opens the store, rebuilds the state and sets up authentication.
-pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore>)> {
+pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<dyn Store>)> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let db = config.data_dir.join("deconflict.db");
-    let sqlite = Arc::new(SqliteStore::open(&db)?);
-    let store: Arc<dyn Store> = sqlite.clone();
-    let core = Core::open(store, config.rules.clone(), config.notice.clone())?;
+    let (store, db): (Arc<dyn Store>, String) = match &config.store_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let u = url.clone();
+            // The synchronous client must not block a runtime thread.
+            let pg = tokio::task::spawn_blocking(move || PgStore::open(&u)).await??;
+            (Arc::new(pg), redact(url))
+        }
+        Some(other) => anyhow::bail!(
+            "--store {other:?}: expected postgres://user@host:port/database (or no --store for the embedded SQLite)"
+        ),
+        None => {
+            let db = config.data_dir.join("deconflict.db");
+            (Arc::new(SqliteStore::open(&db)?), db.display().to_string())
+        }
+    };
+    let core = Core::open(store.clone(), config.rules.clone(), config.notice.clone())?;
     let (oi, c, s) = core.read(|d| d.counts()).await;
-    tracing::info!(database = %db.display(), operational_intents = oi, constraints = c, subscriptions = s, "state restored from the store");
+    tracing::info!(database = %db, operational_intents = oi, constraints = c, subscriptions = s, "state restored from the store");
 
     let mut vc = auth::VerifierConfig {
         public_key_files: config.public_keys.clone(),
@@ -329,8 +344,22 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<SqliteStore
             record: Arc::new(record),
             dev_key,
         },
-        sqlite,
+        store,
     ))
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let cred = &url[s + 3..at];
+            match cred.find(':') {
+                Some(c) => format!("{}://{}:***{}", &url[..s], &cred[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Removes ended entities on a schedule, through the same durable path as writes.
@@ -362,7 +391,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (state, sqlite) = build(&config).await?;
+    let (state, store) = build(&config).await?;
     let sweeper = tokio::spawn(expire_loop(
         state.core.clone(),
         config.expiry_interval,
@@ -392,7 +421,7 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     sweeper.abort();
-    sqlite.close();
+    store.close();
     tracing::info!("stopped; every acknowledged write is in the store");
     Ok(())
 }

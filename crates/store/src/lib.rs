@@ -119,6 +119,9 @@ pub trait Store: Send + Sync {
     /// runs once it is durable. Commits submitted earlier are durable no later.
     fn submit(&self, commit: Commit, ack: Ack);
 
+    /// Stops accepting commits and waits until every queued one is written.
+    fn close(&self);
+
     /// Every entry of the record, in order (to rebuild the Merkle tree).
     fn load_log(&self) -> Result<Vec<Vec<u8>>>;
 

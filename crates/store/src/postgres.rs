@@ -1037,6 +1037,10 @@ impl Drop for PgStore {
 }
 
 impl Store for PgStore {
+    fn close(&self) {
+        PgStore::close(self)
+    }
+
     fn load(&self) -> Result<Vec<Change>> {
         // One snapshot for the four tables.
         let tables = self.with_conn(|c| {

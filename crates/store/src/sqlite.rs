@@ -325,6 +325,10 @@ fn load_table<T: serde::de::DeserializeOwned>(
 }
 
 impl Store for SqliteStore {
+    fn close(&self) {
+        SqliteStore::close(self)
+    }
+
     fn load(&self) -> Result<Vec<Change>> {
         let conn = self.read_conn()?;
         let mut out = Vec::new();

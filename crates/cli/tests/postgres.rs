@@ -1,0 +1,163 @@
+//! The service on PostgreSQL (`--store postgres://...`), black-box: what it
+//! acknowledges survives a restart and a SIGKILL, and the record verifies.
+//! PostgreSQL runs at 127.0.0.1:5432 on these machines (trust auth); each
+//! test creates and drops its own database. Without a server the tests fail
+//! unless DECONFLICT_SKIP_PG=1.
+
+mod common;
+
+use common::{bin, intent_body, new_id, volume, Server, SC};
+use std::process::Command;
+
+fn admin_url() -> String {
+    std::env::var("DECONFLICT_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh database, dropped when this goes out of scope.
+struct Db {
+    name: String,
+}
+
+impl Db {
+    fn create() -> Option<Db> {
+        if std::env::var("DECONFLICT_SKIP_PG").as_deref() == Ok("1") {
+            eprintln!("DECONFLICT_SKIP_PG=1: skipping");
+            return None;
+        }
+        let mut c = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {} ({e}); set DECONFLICT_SKIP_PG=1 to skip",
+                admin_url()
+            )
+        });
+        let name = format!("deconflict_cli_{}", uuid::Uuid::new_v4().simple());
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        Some(Db { name })
+    }
+
+    fn url(&self) -> String {
+        let admin = admin_url();
+        let base = &admin[..admin.rfind('/').unwrap()];
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+#[test]
+fn on_postgres_acknowledged_writes_survive_restart_and_sigkill_and_the_record_verifies() {
+    let Some(db) = Db::create() else { return };
+    let url = db.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        tmp.path(),
+        &["--store", &url, "--checkpoint-interval-s", "0.1"],
+    );
+    let alpha = s.token("alpha", &[SC]);
+    let bravo = s.token("bravo", &[SC]);
+
+    let id = new_id();
+    let (st, a) = s.call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{id}"),
+        Some(&alpha),
+        Some(&intent_body(
+            vec![volume(46.0, 7.0, 0.01, 120, 180)],
+            vec![],
+        )),
+    );
+    assert_eq!(st, 201, "{a}");
+    let ovn = a["operational_intent_reference"]["ovn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Bravo's intersecting declaration without the key: 409 naming alpha's.
+    let (st, v) = s.call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+        Some(&bravo),
+        Some(&intent_body(
+            vec![volume(46.0, 7.0, 0.01, 120, 180)],
+            vec![],
+        )),
+    );
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["missing_operational_intents"][0]["id"], id.as_str());
+
+    // SIGKILL: no graceful flush. What was acknowledged is there after.
+    let key = s
+        .http
+        .get(format!("{}/v1/log/key", s.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let mut s = s;
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    drop(s);
+
+    let s = Server::start_in(
+        tmp.path(),
+        &["--store", &url, "--checkpoint-interval-s", "0.1"],
+    );
+    let (st, v) = s.call(
+        "GET",
+        &format!("/dss/v1/operational_intent_references/{id}"),
+        Some(&alpha),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["operational_intent_reference"]["ovn"], ovn.as_str());
+    // The record, rebuilt from PostgreSQL, verifies with the same key.
+    let out = Command::new(bin())
+        .args([
+            "verify",
+            "--key",
+            key.trim(),
+            "--server",
+            &s.base,
+            "--token",
+            &alpha,
+            "--entry",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.stop();
+}
+
+#[test]
+fn a_store_url_that_is_not_postgres_is_refused_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "mysql://x",
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected postgres://"));
+}
