@@ -221,6 +221,16 @@ struct ServeArgs {
     /// Conformance monitoring: seconds of tolerance on the time window.
     #[arg(long, default_value_t = 5.0)]
     conformance_buffer_s: f64,
+    /// A party's webhook: its events are also POSTed to URL, with retries
+    /// (PARTY=URL, repeatable).
+    #[arg(long = "webhook", value_parser = server::webhooks::parse_webhook)]
+    webhooks: Vec<(String, String)>,
+    /// Attempts per event and webhook.
+    #[arg(long, default_value_t = 8)]
+    webhook_max_attempts: u32,
+    /// Seconds before the first webhook retry (doubling, at most 60 s).
+    #[arg(long, default_value_t = 1.0)]
+    webhook_first_backoff_s: f64,
     /// Origin line of the record's signed checkpoints.
     #[arg(long, default_value = "deconflict.local/record")]
     log_origin: String,
@@ -321,6 +331,14 @@ fn main() -> anyhow::Result<()> {
                     },
                 },
                 log_origin: a.log_origin,
+                webhooks: server::webhooks::WebhookConfig {
+                    urls: a.webhooks.into_iter().collect(),
+                    max_attempts: a.webhook_max_attempts.max(1),
+                    first_backoff: Duration::from_secs_f64(
+                        a.webhook_first_backoff_s.clamp(0.001, 3600.0),
+                    ),
+                    ..Default::default()
+                },
                 checkpoint_interval: Duration::from_millis((a.checkpoint_interval_s * 1e3) as u64),
                 hotline: server::hotline::HotlineConfig {
                     resend_interval: Duration::from_secs(a.resend_interval_s.max(1)),

@@ -269,3 +269,130 @@ fn unacknowledged_critical_events_are_sent_again() {
     assert_eq!(events[1].id, events[2].id);
     s.stop();
 }
+
+/// A one-thread HTTP endpoint answering each request with the next status
+/// of `statuses`; returns what it received (headers and body, lower-cased
+/// header names).
+fn webhook_endpoint(statuses: Vec<u16>) -> (String, std::sync::mpsc::Receiver<(String, String)>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for status in statuses {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read headers, then the body by Content-Length.
+            let (head, body) = loop {
+                let n = conn.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..p]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map(|v| v.trim().parse().unwrap())
+                        .unwrap_or(0);
+                    while buf.len() < p + 4 + len {
+                        let n = conn.read(&mut chunk).unwrap();
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    break (
+                        head,
+                        String::from_utf8_lossy(&buf[p + 4..p + 4 + len]).to_string(),
+                    );
+                }
+            };
+            write!(
+                conn,
+                "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            )
+            .unwrap();
+            tx.send((head, body)).unwrap();
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
+    let (url, received) = webhook_endpoint(vec![500, 200]);
+    let tmp = tempfile::tempdir().unwrap();
+    let hook = format!("alpha={url}");
+    let s = Server::start_in(
+        tmp.path(),
+        &[
+            "--webhook",
+            &hook,
+            "--webhook-first-backoff-s",
+            "0.2",
+            "--checkpoint-interval-s",
+            "0.1",
+        ],
+    );
+    let alpha = s.token("alpha", &[SC]);
+    let bravo = s.token("bravo", &[SC]);
+    let (_, a) = s.call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+        Some(&alpha),
+        Some(&intent_body(
+            vec![volume(45.0, 6.0, 0.01, 120, 180)],
+            vec![],
+        )),
+    );
+    let ovn = a["operational_intent_reference"]["ovn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _) = s.call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+        Some(&bravo),
+        Some(&intent_body(
+            vec![volume(45.0, 6.0, 0.01, 120, 180)],
+            vec![ovn],
+        )),
+    );
+    assert_eq!(st, 201);
+    // First attempt refused (500), second accepted; both carry the event.
+    let (h1, b1) = received.recv_timeout(Duration::from_secs(20)).unwrap();
+    let (h2, b2) = received.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(b1, b2);
+    let ev: Value = serde_json::from_str(&b1).unwrap();
+    assert_eq!(ev["kind"], "operational_intent");
+    assert!(
+        h1.contains(&format!("x-deconflict-event-id: {}", ev["seq"])),
+        "{h1}"
+    );
+    assert!(
+        h2.contains("x-deconflict-event-kind: operational_intent"),
+        "{h2}"
+    );
+    // Both attempts are in the record.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, v) = s.call("GET", "/v1/log/entries?start=0", Some(&alpha), None);
+        let outcomes: Vec<String> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(e["entry"].as_str().unwrap())
+                    .unwrap();
+                serde_json::from_slice::<Value>(&bytes).unwrap()
+            })
+            .filter(|e| e["kind"] == "webhook_attempt" && e["data"]["seq"] == ev["seq"])
+            .map(|e| e["data"]["outcome"].as_str().unwrap().to_string())
+            .collect();
+        if outcomes == ["retrying", "delivered"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{outcomes:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.stop();
+}

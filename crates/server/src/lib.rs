@@ -13,6 +13,7 @@ pub mod hotline;
 pub mod live;
 pub mod record;
 pub mod scd;
+pub mod webhooks;
 pub mod wire;
 
 use crate::core::Core;
@@ -55,6 +56,8 @@ pub struct Config {
     pub log_origin: String,
     /// Least time between two signed checkpoints while entries arrive.
     pub checkpoint_interval: Duration,
+    /// Parties' webhook URLs and retry policy.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             hotline: hotline::HotlineConfig::default(),
             log_origin: "deconflict.local/record".into(),
             checkpoint_interval: Duration::from_secs(2),
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -410,6 +414,7 @@ pub async fn serve(
         state.core.clone(),
         state.live.clone(),
     ));
+    webhooks::start(&state.core, &config.webhooks);
     tokio::spawn(record::checkpoint_loop(
         state.core.clone(),
         state.record.clone(),
