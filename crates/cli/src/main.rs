@@ -231,6 +231,13 @@ struct ServeArgs {
     /// Seconds before the first webhook retry (doubling, at most 60 s).
     #[arg(long, default_value_t = 1.0)]
     webhook_first_backoff_s: f64,
+    /// Requests per second a party may make (sustained); 0: no limit.
+    /// Over it: 429 with Retry-After.
+    #[arg(long, default_value_t = 2000.0)]
+    rate_limit_per_s: f64,
+    /// Requests a party may make at once after being idle.
+    #[arg(long, default_value_t = 4000.0)]
+    rate_limit_burst: f64,
     /// Origin line of the record's signed checkpoints.
     #[arg(long, default_value = "deconflict.local/record")]
     log_origin: String,
@@ -331,6 +338,10 @@ fn main() -> anyhow::Result<()> {
                     },
                 },
                 log_origin: a.log_origin,
+                rate_limit: server::ratelimit::RateLimit {
+                    per_second: a.rate_limit_per_s.max(0.0),
+                    burst: a.rate_limit_burst.max(1.0),
+                },
                 webhooks: server::webhooks::WebhookConfig {
                     urls: a.webhooks.into_iter().collect(),
                     max_attempts: a.webhook_max_attempts.max(1),

@@ -59,6 +59,8 @@ impl Managed {
         let child = Command::new(bin)
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(&data_dir)
+            // The load is the point: no per-party limit, no notice policy noise.
+            .args(["--rate-limit-per-s", "0"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

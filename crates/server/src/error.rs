@@ -16,6 +16,8 @@ pub struct ApiError {
     pub body: Option<Box<Value>>,
     /// Adds `WWW-Authenticate: Bearer` (on a 401).
     pub challenge: bool,
+    /// Adds `Retry-After` (on a 429), in seconds.
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             message: message.into(),
             body: None,
             challenge: false,
+            retry_after_s: None,
         }
     }
 
@@ -78,6 +81,10 @@ impl IntoResponse for ApiError {
             .map(|b| *b)
             .unwrap_or_else(|| json!({ "message": self.message }));
         let mut resp = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after_s {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
         if self.challenge {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -30,6 +30,18 @@ pub async fn authorize(
         .verify_async(token)
         .await
         .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    if let Err(wait) = state.limiter.check(&claims.sub) {
+        metrics::counter!("rate_limited_total").increment(1);
+        let mut e = ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "party {:?} is over its rate limit; retry in {wait} s",
+                claims.sub
+            ),
+        );
+        e.retry_after_s = Some(wait);
+        return Err(e);
+    }
     let allowed = scopes
         .iter()
         .any(|alt| alt.iter().all(|s| claims.has_scope(s)));

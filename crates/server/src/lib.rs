@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod hotline;
 pub mod live;
+pub mod ratelimit;
 pub mod record;
 pub mod scd;
 pub mod webhooks;
@@ -58,6 +59,8 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     /// Parties' webhook URLs and retry policy.
     pub webhooks: webhooks::WebhookConfig,
+    /// Requests per party.
+    pub rate_limit: ratelimit::RateLimit,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             log_origin: "deconflict.local/record".into(),
             checkpoint_interval: Duration::from_secs(2),
             webhooks: webhooks::WebhookConfig::default(),
+            rate_limit: ratelimit::RateLimit::default(),
         }
     }
 }
@@ -101,6 +105,7 @@ pub struct AppState {
     pub record: Arc<record::Record>,
     /// Development mode only: the key that signs tokens for `/v1/dev/token`.
     pub dev_key: Option<Arc<auth::dev::DevKey>>,
+    pub limiter: Arc<ratelimit::Limiter>,
 }
 
 fn prometheus() -> &'static PrometheusHandle {
@@ -347,6 +352,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<dyn Store>)
             hotline: config.hotline.clone(),
             record: Arc::new(record),
             dev_key,
+            limiter: Arc::new(ratelimit::Limiter::new(config.rate_limit)),
         },
         store,
     ))
