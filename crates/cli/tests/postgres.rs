@@ -161,3 +161,131 @@ fn a_store_url_that_is_not_postgres_is_refused_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected postgres://"));
 }
+
+#[test]
+fn a_pool_of_three_instances_behaves_as_one_service() {
+    let Some(db) = Db::create() else { return };
+    let url = db.url();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let pool: Vec<Server> = dirs
+        .iter()
+        .map(|d| {
+            Server::start_in(
+                d.path(),
+                &["--store", &url, "--checkpoint-interval-s", "0.1"],
+            )
+        })
+        .collect();
+    // Tokens: each instance has its own development key; mint per instance.
+    let alpha: Vec<String> = pool.iter().map(|s| s.token("alpha", &[SC])).collect();
+    let bravo: Vec<String> = pool.iter().map(|s| s.token("bravo", &[SC])).collect();
+
+    // Alpha subscribes on instance 0.
+    let sub_id = new_id();
+    let now = chrono::Utc::now();
+    let (st, v) = pool[0].call(
+        "PUT",
+        &format!("/dss/v1/subscriptions/{sub_id}"),
+        Some(&alpha[0]),
+        Some(&serde_json::json!({
+            "extents": volume(46.0, 7.0, 0.05, 0, 600),
+            "uss_base_url": "https://uss.example/alpha",
+            "notify_for_operational_intents": true,
+            "notify_for_constraints": false
+        })),
+    );
+    assert_eq!(st, 200, "{v}");
+    let _ = now;
+
+    // A write acknowledged by one instance is visible on every other at once.
+    let id = new_id();
+    let (st, a) = pool[1].call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{id}"),
+        Some(&bravo[1]),
+        Some(&intent_body(
+            vec![volume(46.0, 7.0, 0.01, 120, 180)],
+            vec![],
+        )),
+    );
+    assert_eq!(st, 201, "{a}");
+    let ovn = a["operational_intent_reference"]["ovn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let idx0 = a["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["subscriptions"].as_array().unwrap().clone())
+        .find(|s| s["subscription_id"] == sub_id.as_str())
+        .unwrap()["notification_index"]
+        .as_u64()
+        .unwrap();
+    for (i, s) in pool.iter().enumerate() {
+        let (st, v) = s.call(
+            "GET",
+            &format!("/dss/v1/operational_intent_references/{id}"),
+            Some(&alpha[i]),
+            None,
+        );
+        assert_eq!(st, 200, "instance {i}: {v}");
+    }
+    // The key check on another instance sees it: a conflicting write on
+    // instance 2 without the OVN is refused, naming it.
+    let (st, v) = pool[2].call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+        Some(&alpha[2]),
+        Some(&intent_body(
+            vec![volume(46.0, 7.0, 0.01, 120, 180)],
+            vec![],
+        )),
+    );
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["missing_operational_intents"][0]["id"], id.as_str());
+    // With the key, accepted; the subscription's notification index
+    // continues from where instance 1 left it.
+    let (st, v) = pool[2].call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+        Some(&alpha[2]),
+        Some(&intent_body(
+            vec![volume(46.0, 7.0, 0.01, 120, 180)],
+            vec![ovn],
+        )),
+    );
+    assert_eq!(st, 201, "{v}");
+    let (_, s0) = pool[0].call(
+        "GET",
+        &format!("/dss/v1/subscriptions/{sub_id}"),
+        Some(&alpha[0]),
+        None,
+    );
+    assert_eq!(
+        s0["subscription"]["notification_index"].as_u64().unwrap(),
+        idx0 + 1,
+        "{s0}"
+    );
+
+    // One record: the instances serve the same signed checkpoint once idle.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let notes: Vec<String> = pool
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.http
+                .get(format!("{}/v1/log/checkpoint", s.base))
+                .bearer_auth(&alpha[i])
+                .send()
+                .unwrap()
+                .text()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(notes[0], notes[1]);
+    assert_eq!(notes[1], notes[2]);
+    for s in pool {
+        s.stop();
+    }
+}

@@ -98,17 +98,35 @@ impl Core {
     ) -> anyhow::Result<Core> {
         let secret = store.secret()?;
         let mut dss = Dss::new(config, secret);
-        for change in store.load()? {
-            dss.apply(&change);
-        }
-        let leaves: Vec<ledger::Hash> = store
-            .load_log()?
-            .iter()
-            .map(|e| ledger::leaf_hash(e))
-            .collect();
-        let tree = ledger::Tree::from_leaf_hashes(leaves);
+        let (tree, next_event_seq) = if store.shared() {
+            // In a pool, the tables and the record could be read at two
+            // moments with another instance's write between them; the
+            // record alone is one consistent history, so replay it.
+            let mut st = State {
+                dss,
+                tree: ledger::Tree::new(),
+                next_event_seq: 1,
+            };
+            let entries = store.load_log()?;
+            let _ = apply_entries(&mut st, entries)?;
+            dss = st.dss;
+            let next = st.next_event_seq.max(store.last_event_seq()? + 1);
+            (st.tree, next)
+        } else {
+            for change in store.load()? {
+                dss.apply(&change);
+            }
+            let leaves: Vec<ledger::Hash> = store
+                .load_log()?
+                .iter()
+                .map(|e| ledger::leaf_hash(e))
+                .collect();
+            (
+                ledger::Tree::from_leaf_hashes(leaves),
+                store.last_event_seq()? + 1,
+            )
+        };
         let size = tree.size();
-        let next_event_seq = store.last_event_seq()? + 1;
         let (durable, _) = watch::channel(0);
         let (durable_log, _) = watch::channel(size);
         let (events, _) = broadcast::channel(8192);
@@ -155,6 +173,9 @@ impl Core {
         actor: &str,
         op: impl FnOnce(&mut Dss) -> Result<Outcome<T>, DssError>,
     ) -> Result<T, ApiError> {
+        if self.store.shared() {
+            return self.write_pooled(actor, op);
+        }
         let now = Utc::now();
         // Everything under the lock is synchronous: the guard never lives
         // across an await, and the store sees commits in the order applied.
@@ -177,20 +198,7 @@ impl Core {
                     .iter()
                     .map(|c| entry_bytes(now, actor, "change", c))
                     .collect();
-                let news: Vec<Arc<IntentNews>> = outcome
-                    .value
-                    .facts()
-                    .iter()
-                    .filter_map(|f| match f {
-                        hotline::Fact::Intent { intent, .. } => Some(Arc::new(IntentNews {
-                            intent: (*intent).clone(),
-                            deleted: outcome.changes.iter().any(|c| {
-                                matches!(c, dss::Change::DeleteOperationalIntent(id) if *id == intent.id)
-                            }),
-                        })),
-                        _ => None,
-                    })
-                    .collect();
+                let news = intent_news(&outcome.value, &outcome.changes);
                 let commit = Commit {
                     changes: outcome.changes,
                     declarations,
@@ -224,6 +232,22 @@ impl Core {
         events: Vec<NewEvent>,
     ) -> u64 {
         let now = Utc::now();
+        if self.store.shared() {
+            let log = vec![entry_bytes(now, actor, kind, &data)];
+            let commit = Commit {
+                acks,
+                ..Default::default()
+            };
+            let mut job = Some((commit, log, events));
+            return self
+                .exclusive(|_st| {
+                    let (commit, log, events) = job.take().expect("called once");
+                    Ok(Ok(((), commit, log, events, Vec::new())))
+                }, now)
+                .ok()
+                .and_then(|(_, p)| p)
+                .unwrap_or(0);
+        }
         let rx = {
             let mut st = self.state.write();
             let log = vec![entry_bytes(now, actor, kind, &data)];
@@ -241,12 +265,33 @@ impl Core {
     fn submit(
         &self,
         st: &mut State,
+        commit: Commit,
+        log: Vec<Vec<u8>>,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+        intents: Vec<Arc<IntentNews>>,
+    ) -> oneshot::Receiver<(store::Result<()>, Pending)> {
+        let (commit, pending) = self.build(st, commit, log, events, now, intents);
+        let (tx, rx) = oneshot::channel();
+        self.store.submit(
+            commit,
+            Box::new(move |r| {
+                let _ = tx.send((r, pending));
+            }),
+        );
+        rx
+    }
+
+    /// The commit of a write and what to publish once it is durable.
+    fn build(
+        &self,
+        st: &mut State,
         mut commit: Commit,
         mut log: Vec<Vec<u8>>,
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
         intents: Vec<Arc<IntentNews>>,
-    ) -> oneshot::Receiver<(store::Result<()>, Pending)> {
+    ) -> (Commit, Pending) {
         let first_index = (!log.is_empty()).then(|| st.tree.size());
         for e in events {
             let seq = st.next_event_seq;
@@ -279,14 +324,7 @@ impl Core {
             events: commit.events.iter().cloned().map(Arc::new).collect(),
             intents,
         };
-        let (tx, rx) = oneshot::channel();
-        self.store.submit(
-            commit,
-            Box::new(move |r| {
-                let _ = tx.send((r, pending));
-            }),
-        );
-        rx
+        (commit, pending)
     }
 
     /// Waits for durability, then publishes: watermarks, events, the
@@ -299,6 +337,11 @@ impl Core {
         if let Err(e) = result {
             fail_stop(&e.to_string());
         }
+        self.publish(p)
+    }
+
+    /// After durability: watermarks, events, intents, the request's index.
+    fn publish(&self, p: Pending) -> Option<u64> {
         // Commits become durable in order, so the watermarks only advance.
         self.durable.send_if_modified(|d| {
             let advance = *d < p.seq;
@@ -328,6 +371,12 @@ impl Core {
 
     /// Runs a read and returns once everything it may have seen is durable.
     pub async fn read<T>(&self, op: impl FnOnce(&Dss) -> T) -> T {
+        if self.store.shared() {
+            // Read-your-writes across the pool: first take in what the
+            // other instances have committed.
+            self.sync();
+            return op(&self.state.read().dss);
+        }
         let (value, seq) = {
             let st = self.state.read();
             (op(&st.dss), self.applied.load(Ordering::Acquire))
@@ -342,6 +391,155 @@ impl Core {
         op(&self.state.read().tree)
     }
 
+    /// Pools: brings this instance up to date with what the others have
+    /// committed (and tells this instance's listeners). Blocking.
+    pub fn sync(&self) {
+        let after = self.state.read().tree.size();
+        let tail = tokio::task::block_in_place(|| self.store.tail(after));
+        let tail = match tail {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read what other instances wrote");
+                return;
+            }
+        };
+        if tail.is_empty() {
+            return;
+        }
+        let published = {
+            let mut st = self.state.write();
+            // Another task may have taken some of these in meanwhile.
+            let have = (st.tree.size() - after) as usize;
+            if have >= tail.len() {
+                return;
+            }
+            match apply_entries(&mut st, tail.into_iter().skip(have).collect()) {
+                Ok(p) => (p, st.tree.size()),
+                Err(e) => fail_stop(&format!("cannot apply another instance's entry: {e}")),
+            }
+        };
+        self.publish_caught_up(published);
+    }
+
+    fn publish_caught_up(&self, ((events, intents), size): (CaughtUp, u64)) {
+        self.durable_log.send_if_modified(|d| {
+            let advance = *d < size;
+            if advance {
+                *d = size;
+            }
+            advance
+        });
+        for e in events {
+            let _ = self.events.send(e);
+        }
+        for i in intents {
+            let _ = self.intents.send(i);
+        }
+    }
+
+    /// Pools: runs `op` inside the pool-wide exclusive transaction, after
+    /// catching up; `op` returns the write's value and commit parts, or a
+    /// rules error (then nothing is written). Blocking.
+    #[allow(clippy::type_complexity)]
+    fn exclusive<T>(
+        &self,
+        mut op: impl FnMut(
+            &mut State,
+        ) -> Result<
+            Result<(T, Commit, Vec<Vec<u8>>, Vec<NewEvent>, Vec<Arc<IntentNews>>), DssError>,
+            store::StoreError,
+        >,
+        now: DateTime<Utc>,
+    ) -> Result<(T, Option<u64>), DssError> {
+        let mut st = self.state.write();
+        let after = st.tree.size();
+        let mut outcome: Option<Result<(T, Pending), DssError>> = None;
+        let mut caught: Option<CaughtUp> = None;
+        let mut touched = false;
+        let result = tokio::task::block_in_place(|| {
+            self.store.write_exclusive(after, &mut |tail, last_seq| {
+                touched = true;
+                caught = Some(apply_entries(&mut st, tail)?);
+                st.next_event_seq = st.next_event_seq.max(last_seq + 1);
+                match op(&mut st)? {
+                    Err(e) => {
+                        outcome = Some(Err(e));
+                        Ok(Commit::default())
+                    }
+                    Ok((value, commit, log, events, intents)) => {
+                        let (commit, pending) =
+                            self.build(&mut st, commit, log, events, now, intents);
+                        outcome = Some(Ok((value, pending)));
+                        Ok(commit)
+                    }
+                }
+            })
+        });
+        if let Err(e) = result {
+            if touched {
+                // Memory may hold what the database refused.
+                fail_stop(&e.to_string());
+            }
+            return Err(DssError::Conflict(format!(
+                "the database is unavailable, nothing was written: {e}"
+            )));
+        }
+        let size = st.tree.size();
+        drop(st);
+        if let Some(c) = caught {
+            self.publish_caught_up((c, size));
+        }
+        match outcome.expect("the transaction ran the operation") {
+            Err(e) => Err(e),
+            Ok((value, pending)) => {
+                self.applied.fetch_max(pending.seq, Ordering::AcqRel);
+                let index = self.publish(pending);
+                Ok((value, index))
+            }
+        }
+    }
+
+    /// [`Core::write`] in a pool.
+    fn write_pooled<T: Facts>(
+        &self,
+        actor: &str,
+        op: impl FnOnce(&mut Dss) -> Result<Outcome<T>, DssError>,
+    ) -> Result<T, ApiError> {
+        let now = Utc::now();
+        let mut op = Some(op);
+        let (value, _) = self.exclusive(
+            |st| {
+                let op = op.take().expect("called once");
+                let outcome = match op(&mut st.dss) {
+                    Ok(o) => o,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let (events, declarations) = hotline::events_for(
+                    &st.dss,
+                    actor,
+                    &outcome.value.facts(),
+                    &outcome.changes,
+                    now,
+                    &self.notice,
+                );
+                let log = outcome
+                    .changes
+                    .iter()
+                    .map(|c| entry_bytes(now, actor, "change", c))
+                    .collect();
+                let news = intent_news(&outcome.value, &outcome.changes);
+                let commit = Commit {
+                    changes: outcome.changes,
+                    declarations,
+                    ..Default::default()
+                };
+                Ok(Ok((outcome.value, commit, log, events, news)))
+            },
+            now,
+        )?;
+        Ok(value)
+    }
+
     async fn settle(&self, seq: u64) {
         if *self.durable.borrow() >= seq {
             return;
@@ -350,6 +548,78 @@ impl Core {
         // wait_for only fails if the sender is gone, which is `self`.
         let _ = rx.wait_for(|d| *d >= seq).await;
     }
+}
+
+fn intent_news<T: Facts>(value: &T, changes: &[dss::Change]) -> Vec<Arc<IntentNews>> {
+    value
+        .facts()
+        .iter()
+        .filter_map(|f| match f {
+            hotline::Fact::Intent { intent, .. } => Some(Arc::new(IntentNews {
+                intent: (*intent).clone(),
+                deleted: changes.iter().any(
+                    |c| matches!(c, dss::Change::DeleteOperationalIntent(id) if *id == intent.id),
+                ),
+            })),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Events and intents taken in from other instances, to publish.
+type CaughtUp = (Vec<Arc<StoredEvent>>, Vec<Arc<IntentNews>>);
+
+/// Takes record entries written by other instances into the state: the
+/// tree grows by each, `change` entries are applied to the rules' state,
+/// `event` entries advance the event counter and are returned to publish.
+fn apply_entries(st: &mut State, entries: Vec<Vec<u8>>) -> Result<CaughtUp, store::StoreError> {
+    let mut events = Vec::new();
+    let mut intents = Vec::new();
+    for bytes in entries {
+        st.tree.append(&bytes);
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| store::StoreError::Corrupt(format!("record entry: {e}")))?;
+        match v["kind"].as_str() {
+            Some("change") => {
+                let change: dss::Change = serde_json::from_value(v["data"].clone())
+                    .map_err(|e| store::StoreError::Corrupt(format!("record change: {e}")))?;
+                match &change {
+                    dss::Change::PutOperationalIntent(o) => intents.push(Arc::new(IntentNews {
+                        intent: o.clone(),
+                        deleted: false,
+                    })),
+                    dss::Change::DeleteOperationalIntent(id) => {
+                        if let Some(o) = st.dss.intent(*id) {
+                            intents.push(Arc::new(IntentNews {
+                                intent: o.clone(),
+                                deleted: true,
+                            }));
+                        }
+                    }
+                    _ => {}
+                }
+                st.dss.apply(&change);
+            }
+            Some("event") => {
+                let d = &v["data"];
+                let body = &d["event"];
+                let seq = d["seq"].as_u64().unwrap_or(0);
+                st.next_event_seq = st.next_event_seq.max(seq + 1);
+                events.push(Arc::new(StoredEvent {
+                    seq,
+                    party: d["party"].as_str().unwrap_or_default().to_string(),
+                    kind: body["kind"].as_str().unwrap_or_default().to_string(),
+                    critical: body["critical"].as_bool().unwrap_or(false),
+                    sender: body["sender"].as_str().map(str::to_string),
+                    created_at: serde_json::from_value(body["time"].clone())
+                        .unwrap_or_else(|_| Utc::now()),
+                    body: body.to_string(),
+                }));
+            }
+            _ => {}
+        }
+    }
+    Ok((events, intents))
 }
 
 /// The memory holds changes the disk refused: serving on would show clients a

@@ -14,6 +14,7 @@ pub mod live;
 pub mod ratelimit;
 pub mod record;
 pub mod scd;
+pub mod ui;
 pub mod webhooks;
 pub mod wire;
 
@@ -267,6 +268,7 @@ pub fn router(state: AppState) -> Router {
         .merge(live::routes())
         .merge(hotline::routes())
         .merge(record::routes())
+        .merge(ui::routes())
         .route("/v1/dev/token", axum::routing::post(dev_token))
         .route("/healthy", get(healthy))
         .route("/metrics", get(metrics_text))
@@ -421,6 +423,18 @@ pub async fn serve(
         state.live.clone(),
     ));
     webhooks::start(&state.core, &config.webhooks);
+    if state.core.store().shared() {
+        // Follow the other instances of the pool even when idle, so that
+        // event streams and checkpoints here keep up with their writes.
+        let core = state.core.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                core.sync();
+            }
+        });
+    }
     tokio::spawn(record::checkpoint_loop(
         state.core.clone(),
         state.record.clone(),

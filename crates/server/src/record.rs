@@ -43,7 +43,21 @@ impl Record {
     /// start) and signs a checkpoint of what the store holds.
     pub fn open(core: &Core, data_dir: &Path, origin: &str) -> anyhow::Result<Record> {
         let path = data_dir.join(KEY_FILE);
-        let signer = match std::fs::read_to_string(&path) {
+        let signer = if core.store().shared() {
+            // Every instance of a pool signs the one record: they share a
+            // key derived from the store's secret (Ed25519 is deterministic,
+            // so their checkpoints of one size are byte-identical).
+            use sha2::Digest;
+            let secret = core.store().secret()?;
+            let seed: [u8; 32] = sha2::Sha256::new()
+                .chain_update(b"deconflict record signing key\0")
+                .chain_update(secret)
+                .finalize()
+                .into();
+            ledger::Signer::from_seed(origin, &seed)
+                .map_err(|e| anyhow::anyhow!("cannot derive the record key: {e}"))?
+        } else {
+            match std::fs::read_to_string(&path) {
             Ok(text) => ledger::Signer::parse(text.trim())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -53,6 +67,7 @@ impl Record {
                 s
             }
             Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+            }
         };
         let record = Record {
             signer,

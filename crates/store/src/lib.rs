@@ -122,6 +122,33 @@ pub trait Store: Send + Sync {
     /// Stops accepting commits and waits until every queued one is written.
     fn close(&self);
 
+    /// Whether other instances of the service may write to this store too
+    /// (a pool). If so, writes go through [`Store::write_exclusive`] and
+    /// every instance follows the others through [`Store::tail`].
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Pools: one transaction that holds the pool-wide write lock, hands
+    /// `f` the record entries from index `after` on (what other instances
+    /// wrote since this one last looked) and the highest event sequence
+    /// number used, then writes the commit `f` returns. Returns once it is
+    /// durable. An error from `f` aborts the transaction. Blocking: call it
+    /// outside async code (e.g. in `tokio::task::block_in_place`).
+    fn write_exclusive(
+        &self,
+        after: u64,
+        f: &mut dyn FnMut(Vec<Vec<u8>>, u64) -> Result<Commit>,
+    ) -> Result<()> {
+        let _ = (after, f);
+        Err(StoreError::Failed("this store is not shared".into()))
+    }
+
+    /// Record entries from index `after` on.
+    fn tail(&self, after: u64) -> Result<Vec<Vec<u8>>> {
+        self.log_entries(after, u64::MAX)
+    }
+
     /// Every entry of the record, in order (to rebuild the Merkle tree).
     fn load_log(&self) -> Result<Vec<Vec<u8>>>;
 

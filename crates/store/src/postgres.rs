@@ -118,6 +118,10 @@ const MIGRATIONS: &[&str] = &[
                                 declared_at TIMESTAMPTZ NOT NULL, starts_at TIMESTAMPTZ NOT NULL, late BOOLEAN NOT NULL,
                                 PRIMARY KEY (intent, version));
      CREATE INDEX declarations_by_time ON declarations (declared_at);",
+    // 2 -> 3: the pool's write lock, a row every writer locks: unlike an
+    // advisory lock it works the same on CockroachDB and YugabyteDB.
+    "CREATE TABLE write_lock (id INT PRIMARY KEY);
+     INSERT INTO write_lock (id) VALUES (1);",
 ];
 
 /// Key of the advisory lock that serializes migrations ("deconfli").
@@ -898,9 +902,12 @@ impl Drop for Pool {
 /// The PostgreSQL store. See the module documentation.
 pub struct PgStore {
     pool: Pool,
+    /// The connection of pool-wide exclusive writes.
+    exclusive: Mutex<Option<WriterConn>>,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
     retries: Arc<AtomicU64>,
+    config: Config,
 }
 
 /// Parses a connection URL (`postgres://user[:password]@host[:port]/dbname`,
@@ -985,7 +992,9 @@ impl PgStore {
                 .name("pg-writer".into())
                 .spawn(move || writer_loop(writer, rx))?;
             Ok(PgStore {
-                pool: Pool::new(config),
+                exclusive: Mutex::new(None),
+                pool: Pool::new(config.clone()),
+                config,
                 tx: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
                 retries,
@@ -1037,6 +1046,70 @@ impl Drop for PgStore {
 }
 
 impl Store for PgStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn write_exclusive(
+        &self,
+        after: u64,
+        f: &mut dyn FnMut(Vec<Vec<u8>>, u64) -> Result<Commit>,
+    ) -> Result<()> {
+        // Not `off_runtime`: `f` holds the caller's state and is not Send;
+        // the caller runs this outside the runtime (block_in_place).
+        {
+            let mut guard = lock(&self.exclusive);
+            if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
+                *guard = None;
+                let mut client = connect(&self.config)?;
+                let statements = Statements::prepare(&mut client)?;
+                *guard = Some(WriterConn { client, statements });
+            }
+            let Some(WriterConn { client, statements }) = guard.as_mut() else {
+                unreachable!("connected above");
+            };
+            // READ COMMITTED on purpose: once the lock is ours, every later
+            // statement sees what the previous holder committed. (Under
+            // SERIALIZABLE the snapshot would predate the wait.)
+            let result = (|| {
+                let mut tx = client
+                    .build_transaction()
+                    .isolation_level(IsolationLevel::ReadCommitted)
+                    .start()?;
+                tx.query("SELECT id FROM write_lock WHERE id = 1 FOR UPDATE", &[])?;
+                let entries: Vec<Vec<u8>> = tx
+                    .query(
+                        "SELECT entry FROM log WHERE idx >= $1 ORDER BY idx",
+                        &[&clamp(after)],
+                    )?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<std::result::Result<_, _>>()?;
+                let r = tx.query_one(
+                    "SELECT (SELECT MAX(seq) FROM events), (SELECT value FROM meta WHERE key = 'event_seq')",
+                    &[],
+                )?;
+                let max: Option<i64> = r.try_get(0)?;
+                let pruned: Option<Vec<u8>> = r.try_get(1)?;
+                let pruned = pruned
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                let last_seq = max.map_or(Ok(0), |v| to_u64(v, "event sequence number"))?.max(pruned);
+                let commit = f(entries, last_seq)?;
+                Rows::of([&commit])?.write(&mut tx, statements)?;
+                tx.commit()?;
+                Ok(())
+            })();
+            if let Err(StoreError::Pg(e)) = &result {
+                if is_broken(e) {
+                    *guard = None;
+                }
+            }
+            result
+        }
+    }
+
     fn close(&self) {
         PgStore::close(self)
     }
