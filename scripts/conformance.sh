@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. "$ROOT/scripts/lib-conformance.sh"
 EXPECTED=""
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then EXPECTED="$1"; shift; fi
 [ "${1:-}" = "--" ] && shift
@@ -51,17 +52,4 @@ fi
 if [ -z "$last" ]; then
   echo "conformance runner did not finish; full output: $OUT"; tail -40 "$OUT"; exit 1
 fi
-# The failures, one name per line, as the runner's summary names them.
-failed=$(sed -n 's/^  FAIL prober \(.*\)$/prober \1/p; s/^  FAIL \([^:]*\):.*$/\1/p' "$OUT" | sort -u)
-expected=""
-[ -n "$EXPECTED" ] && expected=$(sed 's/#.*//; s/[[:space:]]*$//; /^$/d' "$EXPECTED" | sort -u)
-unexpected=$(comm -23 <(echo "$failed" | sed '/^$/d') <(echo "$expected" | sed '/^$/d'))
-now_passing=$(comm -13 <(echo "$failed" | sed '/^$/d') <(echo "$expected" | sed '/^$/d'))
-if [ -n "$unexpected" ] || [ -n "$now_passing" ] || { [ $rc -ne 0 ] && [ -z "$failed" ]; }; then
-  [ -n "$unexpected" ] && { echo "unexpected conformance failures:"; echo "$unexpected" | sed 's/^/  /'; }
-  [ -n "$now_passing" ] && { echo "listed as expected failures but passed (update $EXPECTED):"; echo "$now_passing" | sed 's/^/  /'; }
-  echo "conformance FAILED; full output: $OUT, server log: $LOG"
-  exit 1
-fi
-n_expected=$(echo "$expected" | sed '/^$/d' | wc -l)
-echo "conformance OK (runner: ${last#dss-tests: }; ${n_expected} listed divergence(s) by design, see ${EXPECTED:-none})"
+check_failures "$OUT" "$EXPECTED" "$rc" "$LOG"
