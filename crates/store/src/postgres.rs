@@ -1095,7 +1095,9 @@ impl Store for PgStore {
                     .and_then(|b| b.try_into().ok())
                     .map(u64::from_be_bytes)
                     .unwrap_or(0);
-                let last_seq = max.map_or(Ok(0), |v| to_u64(v, "event sequence number"))?.max(pruned);
+                let last_seq = max
+                    .map_or(Ok(0), |v| to_u64(v, "event sequence number"))?
+                    .max(pruned);
                 let commit = f(entries, last_seq)?;
                 Rows::of([&commit])?.write(&mut tx, statements)?;
                 tx.commit()?;
