@@ -50,7 +50,7 @@ impl Client {
         let v: serde_json::Value = self
             .get(&format!("/v1/log/entries?start={index}&end={}", index + 1))?
             .json()?;
-        let e = v["entries"][0]["entry"]
+        let e = v["entries"][0]["data"]
             .as_str()
             .with_context(|| format!("the server has no entry {index}"))?;
         Ok(B64.decode(e)?)
@@ -84,7 +84,7 @@ fn open(v: &Verifier, note: &str, what: &str) -> anyhow::Result<Checkpoint> {
 pub struct ExportedEntry {
     pub index: u64,
     /// The entry's bytes, base64.
-    pub entry: String,
+    pub data: String,
     pub proof: InclusionProof,
 }
 
@@ -126,7 +126,7 @@ pub fn verify(a: &VerifyArgs) -> anyhow::Result<String> {
         let cp = open(&v, &ex.checkpoint, "export checkpoint")?;
         for e in &ex.entries {
             let bytes = B64
-                .decode(&e.entry)
+                .decode(&e.data)
                 .with_context(|| format!("entry {}: not base64", e.index))?;
             if e.proof.leaf_index != e.index || e.proof.tree_size != cp.size {
                 bail!("entry {}: its proof is for another index or size", e.index);
@@ -239,14 +239,14 @@ pub fn export(
         }
         for r in rows {
             let index = r["index"].as_u64().context("index")?;
-            let b64 = r["entry"].as_str().context("entry")?;
+            let b64 = r["data"].as_str().context("data")?;
             let bytes = B64.decode(b64)?;
             let e: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
             let concerns = e["actor"] == party || e["data"]["party"] == party;
             if concerns {
                 entries.push(ExportedEntry {
                     index,
-                    entry: b64.to_string(),
+                    data: b64.to_string(),
                     proof: c.inclusion(index, cp.size)?,
                 });
             }

@@ -86,7 +86,7 @@ fn a_conflicting_declaration_reaches_the_other_party_with_the_overlap_and_is_ack
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 201);
-    let index_a: u64 = resp.headers()["x-deconflict-log-index"]
+    let index_a: u64 = resp.headers()["x-log-index"]
         .to_str()
         .unwrap()
         .parse()
@@ -381,7 +381,7 @@ fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
             .map(|e| {
                 use base64::Engine;
                 let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(e["entry"].as_str().unwrap())
+                    .decode(e["data"].as_str().unwrap())
                     .unwrap();
                 serde_json::from_slice::<Value>(&bytes).unwrap()
             })

@@ -98,6 +98,7 @@ fn on_postgres_acknowledged_writes_survive_restart_and_sigkill_and_the_record_ve
     let key = s
         .http
         .get(format!("{}/v1/log/key", s.base))
+        .bearer_auth(&alpha)
         .send()
         .unwrap()
         .text()

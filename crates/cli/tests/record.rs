@@ -23,16 +23,17 @@ fn declare(s: &Server, token: &str, lat: f64) -> u64 {
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 201);
-    resp.headers()["x-deconflict-log-index"]
+    resp.headers()["x-log-index"]
         .to_str()
         .unwrap()
         .parse()
         .unwrap()
 }
 
-fn key(s: &Server) -> String {
+fn key(s: &Server, token: &str) -> String {
     s.http
         .get(format!("{}/v1/log/key", s.base))
+        .bearer_auth(token)
         .send()
         .unwrap()
         .text()
@@ -87,7 +88,12 @@ fn the_record_is_verified_from_the_server_and_from_an_export_and_tampering_is_ca
     let s = start(dir);
     let alpha = s.token("alpha", &[SC]);
     let bravo = s.token("bravo", &[SC]);
-    let vkey = key(&s);
+    let vkey = key(&s, &alpha);
+    let (st, _) = s.call("GET", "/v1/log/key", None, None);
+    assert_eq!(
+        st, 401,
+        "the record is the parties' evidence: token required"
+    );
     assert!(vkey.starts_with("deconflict.local/record+"), "{vkey}");
 
     let i1 = declare(&s, &alpha, 46.0);
@@ -161,13 +167,13 @@ fn the_record_is_verified_from_the_server_and_from_an_export_and_tampering_is_ca
 
     // An altered entry in the export is caught.
     let mut bad = ex.clone();
-    let e0 = bad["entries"][0]["entry"].as_str().unwrap().to_string();
+    let e0 = bad["entries"][0]["data"].as_str().unwrap().to_string();
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut bytes = b64.decode(&e0).unwrap();
     let pos = bytes.iter().position(|&b| b == b'a').unwrap();
     bytes[pos] = b'b';
-    bad["entries"][0]["entry"] = b64.encode(&bytes).into();
+    bad["entries"][0]["data"] = b64.encode(&bytes).into();
     let badf = dir.join("bad.json");
     std::fs::write(&badf, serde_json::to_vec(&bad).unwrap()).unwrap();
     let (ok, text) = verify(&["--key", &vkey, "--file", badf.to_str().unwrap()]);

@@ -240,10 +240,13 @@ impl Core {
             };
             let mut job = Some((commit, log, events));
             return self
-                .exclusive(|_st| {
-                    let (commit, log, events) = job.take().expect("called once");
-                    Ok(Ok(((), commit, log, events, Vec::new())))
-                }, now)
+                .exclusive(
+                    |_st| {
+                        let (commit, log, events) = job.take().expect("called once");
+                        Ok(Ok(((), commit, log, events, Vec::new())))
+                    },
+                    now,
+                )
                 .ok()
                 .and_then(|(_, p)| p)
                 .unwrap_or(0);

@@ -177,7 +177,7 @@ async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Re
 }
 
 /// Runs the request with a slot for the record index of its write, and
-/// returns that index in `X-Deconflict-Log-Index`.
+/// returns that index in `X-Log-Index`.
 async fn log_index_header(req: Request, next: Next) -> Response {
     let (index, mut resp) = crate::core::LOG_INDEX
         .scope(std::cell::Cell::new(None), async {
@@ -187,7 +187,7 @@ async fn log_index_header(req: Request, next: Next) -> Response {
         .await;
     if let Some(i) = index {
         resp.headers_mut()
-            .insert("x-deconflict-log-index", axum::http::HeaderValue::from(i));
+            .insert("x-log-index", axum::http::HeaderValue::from(i));
     }
     resp
 }

@@ -51,7 +51,9 @@ pub fn parse_webhook(s: &str) -> Result<(String, String), String> {
         return Err(format!("{s:?}: the party is empty"));
     }
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(format!("{s:?}: the URL must start with https:// or http://"));
+        return Err(format!(
+            "{s:?}: the URL must start with https:// or http://"
+        ));
     }
     Ok((party.to_string(), url.to_string()))
 }
@@ -92,7 +94,10 @@ pub fn start(core: &Arc<Core>, config: &WebhookConfig) {
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "webhook dispatch fell behind; those events are on the stream only");
+                    tracing::warn!(
+                        missed = n,
+                        "webhook dispatch fell behind; those events are on the stream only"
+                    );
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
