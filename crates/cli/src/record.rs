@@ -57,12 +57,50 @@ impl Client {
     }
 
     fn inclusion(&self, index: u64, size: u64) -> anyhow::Result<InclusionProof> {
-        Ok(self
+        let w: WireInclusion = self
             .get(&format!(
                 "/v1/log/proof/inclusion?index={index}&size={size}"
             ))?
-            .json()?)
+            .json()?;
+        Ok(InclusionProof {
+            leaf_index: w.index,
+            tree_size: w.size,
+            hashes: decode_hashes(&w.hashes)?,
+        })
     }
+
+    fn consistency(&self, from: u64, to: u64) -> anyhow::Result<ConsistencyProof> {
+        let w: WireConsistency = self
+            .get(&format!("/v1/log/proof/consistency?from={from}&to={to}"))?
+            .json()?;
+        Ok(ConsistencyProof {
+            old_size: w.from,
+            new_size: w.to,
+            hashes: decode_hashes(&w.hashes)?,
+        })
+    }
+}
+
+/// The service's proof formats: `{"index", "size", "hashes"}` and
+/// `{"from", "to", "hashes"}`, hashes in base64.
+#[derive(Deserialize)]
+struct WireInclusion {
+    index: u64,
+    size: u64,
+    hashes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct WireConsistency {
+    from: u64,
+    to: u64,
+    hashes: Vec<String>,
+}
+
+fn decode_hashes(h: &[String]) -> anyhow::Result<Vec<ledger::Hash>> {
+    h.iter()
+        .map(|s| ledger::b64::decode(s).map_err(|e| anyhow::anyhow!("proof hash {s:?}: {e}")))
+        .collect()
 }
 
 fn read_key(key: &str) -> anyhow::Result<Verifier> {
@@ -177,12 +215,7 @@ pub fn verify(a: &VerifyArgs) -> anyhow::Result<String> {
                     );
                 }
             } else if old.size > 0 {
-                let p: ConsistencyProof = c
-                    .get(&format!(
-                        "/v1/log/proof/consistency?from={}&to={}",
-                        old.size, cp.size
-                    ))?
-                    .json()?;
+                let p = c.consistency(old.size, cp.size)?;
                 if p.old_size != old.size || p.new_size != cp.size {
                     bail!("the server sent a consistency proof for other sizes");
                 }

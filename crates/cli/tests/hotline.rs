@@ -18,14 +18,12 @@ struct Sse {
 }
 
 /// Reads SSE events from `GET /v1/events` until `want` have arrived.
-fn read_events(s: &Server, token: &str, last_event_id: Option<u64>, want: usize) -> Vec<Sse> {
+fn read_events(base: &str, token: &str, last_event_id: Option<u64>, want: usize) -> Vec<Sse> {
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let mut req = client
-        .get(format!("{}/v1/events", s.base))
-        .bearer_auth(token);
+    let mut req = client.get(format!("{base}/v1/events")).bearer_auth(token);
     if let Some(id) = last_event_id {
         req = req.header("Last-Event-ID", id.to_string());
     }
@@ -111,7 +109,7 @@ fn a_conflicting_declaration_reaches_the_other_party_with_the_overlap_and_is_ack
 
     // Alpha's stream: the intent, the conflict (critical, with the overlap)
     // and the late notice, in sequence order.
-    let events = read_events(&s, &alpha, None, 3);
+    let events = read_events(&s.base, &alpha, None, 3);
     let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         kinds,
@@ -155,7 +153,7 @@ fn a_conflicting_declaration_reaches_the_other_party_with_the_overlap_and_is_ack
     assert_eq!(late["data"]["required_notice_s"], 3600);
 
     // Bravo gets its own view of the conflict, not critical for it.
-    let b_events = read_events(&s, &bravo, None, 1);
+    let b_events = read_events(&s.base, &bravo, None, 1);
     assert_eq!(b_events[0].event, "strategic_conflict");
     assert_eq!(b_events[0].data["data"]["other_party"], "alpha");
     assert_eq!(b_events[0].data["critical"], false);
@@ -215,7 +213,7 @@ fn a_conflicting_declaration_reaches_the_other_party_with_the_overlap_and_is_ack
     let first = events[0].id;
     s.stop();
     let s = Server::start_in(tmp.path(), &[]);
-    let again = read_events(&s, &alpha, Some(first), 2);
+    let again = read_events(&s.base, &alpha, Some(first), 2);
     assert_eq!(again[0].id, events[1].id);
     assert_eq!(again[1].id, events[2].id);
     assert_eq!(again[0].data, events[1].data);
@@ -256,7 +254,7 @@ fn unacknowledged_critical_events_are_sent_again() {
     assert_eq!(st, 201);
     // Two hours of notice: no late notice; the intent and the conflict, then
     // the conflict again (critical, unacknowledged) a second later.
-    let events = read_events(&s, &alpha, None, 3);
+    let events = read_events(&s.base, &alpha, None, 3);
     let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         kinds,
@@ -394,5 +392,59 @@ fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
         assert!(std::time::Instant::now() < deadline, "{outcomes:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    s.stop();
+}
+
+#[test]
+fn under_concurrent_writes_the_stream_delivers_every_event_in_order() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &[SC]);
+    let bravo = s.token("bravo", &[SC]);
+    // Alpha watches a wide area.
+    let (st, v) = s.call(
+        "PUT",
+        &format!("/dss/v1/subscriptions/{}", new_id()),
+        Some(&alpha),
+        Some(&serde_json::json!({
+            "extents": volume(46.0, 7.0, 0.2, 0, 600),
+            "uss_base_url": "https://alpha.example",
+            "notify_for_operational_intents": true,
+            "notify_for_constraints": false
+        })),
+    );
+    assert_eq!(st, 200, "{v}");
+    const THREADS: usize = 16;
+    const EACH: usize = 12;
+    let reader = {
+        let base = s.base.clone();
+        let alpha = alpha.clone();
+        std::thread::spawn(move || read_events(&base, &alpha, None, THREADS * EACH))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let (s, bravo) = (&s, &bravo);
+            scope.spawn(move || {
+                for k in 0..EACH {
+                    // Disjoint squares: no conflicts among bravo's own.
+                    let lat = 45.85 + 0.02 * t as f64;
+                    let lng = 6.85 + 0.02 * k as f64;
+                    let (st, v) = s.call(
+                        "PUT",
+                        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+                        Some(bravo),
+                        Some(&intent_body(
+                            vec![volume(lat, lng, 0.005, 120, 180)],
+                            vec![],
+                        )),
+                    );
+                    assert_eq!(st, 201, "{v}");
+                }
+            });
+        }
+    });
+    let events = reader.join().unwrap();
+    assert_eq!(events.len(), THREADS * EACH);
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id), "out of order");
     s.stop();
 }

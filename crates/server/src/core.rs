@@ -50,6 +50,8 @@ pub struct Core {
     /// Operational intents written (`None`: deleted), once durable, for
     /// conformance monitoring.
     intents: broadcast::Sender<Arc<IntentNews>>,
+    /// The last commit published, and those durable but waiting for it.
+    publish_order: parking_lot::Mutex<(u64, std::collections::BTreeMap<u64, Pending>)>,
     pub notice: NoticePolicy,
 }
 
@@ -143,6 +145,7 @@ impl Core {
             durable_log,
             events,
             intents,
+            publish_order: parking_lot::Mutex::new((0, std::collections::BTreeMap::new())),
             notice,
         })
     }
@@ -345,6 +348,28 @@ impl Core {
 
     /// After durability: watermarks, events, intents, the request's index.
     fn publish(&self, p: Pending) -> Option<u64> {
+        let index = p.first_index;
+        if let Some(i) = index {
+            let _ = LOG_INDEX.try_with(|c| c.set(Some(i)));
+        }
+        // The tasks that wait for commits wake in any order; listeners must
+        // get events in sequence order (a stream skips what is older than
+        // what it last sent), so publish commits in the order they were
+        // numbered, holding back any that finish early.
+        let mut order = self.publish_order.lock();
+        order.1.insert(p.seq, p);
+        loop {
+            let next = order.0 + 1;
+            let Some(p) = order.1.remove(&next) else {
+                break;
+            };
+            order.0 = next;
+            self.publish_one(p);
+        }
+        index
+    }
+
+    fn publish_one(&self, p: Pending) {
         // Commits become durable in order, so the watermarks only advance.
         self.durable.send_if_modified(|d| {
             let advance = *d < p.seq;
@@ -366,10 +391,6 @@ impl Core {
         for i in p.intents {
             let _ = self.intents.send(i);
         }
-        if let Some(i) = p.first_index {
-            let _ = LOG_INDEX.try_with(|c| c.set(Some(i)));
-        }
-        p.first_index
     }
 
     /// Runs a read and returns once everything it may have seen is durable.
@@ -495,7 +516,6 @@ impl Core {
         match outcome.expect("the transaction ran the operation") {
             Err(e) => Err(e),
             Ok((value, pending)) => {
-                self.applied.fetch_max(pending.seq, Ordering::AcqRel);
                 let index = self.publish(pending);
                 Ok((value, index))
             }
