@@ -100,6 +100,31 @@ fn the_record_is_verified_from_the_server_and_from_an_export_and_tampering_is_ca
     let i2 = declare(&s, &bravo, 46.5);
     assert!(i2 > i1);
     let note = wait_signed(&s, &alpha, i2 + 1);
+
+    // Entries are read by every party; the standard shows an OVN only to
+    // its manager, so the record holds OVNs only as their SHA-256.
+    let (_, q) = s.call(
+        "POST",
+        "/dss/v1/operational_intent_references/query",
+        Some(&alpha),
+        Some(&serde_json::json!({"area_of_interest": volume(46.0, 7.0, 0.02, 120, 180)})),
+    );
+    let ovn = q["operational_intent_references"][0]["ovn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, v) = s.call("GET", "/v1/log/entries?start=0", Some(&bravo), None);
+    let mut hashed = 0;
+    for e in v["entries"].as_array().unwrap() {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(e["data"].as_str().unwrap())
+            .unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(!text.contains(&ovn), "an OVN in the record: {text}");
+        hashed += text.matches("ovn_sha256").count();
+    }
+    assert!(hashed >= 2, "changes of intents show their OVN hashed");
     let saved = dir.join("saved.note");
     std::fs::write(&saved, &note).unwrap();
 

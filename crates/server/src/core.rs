@@ -19,7 +19,7 @@ use serde::Serialize;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use store::{Commit, EventAck, Store, StoredEvent};
+use store::{Commit, EventAck, LogRow, Store, StoredEvent};
 use tokio::sync::{broadcast, oneshot, watch};
 
 tokio::task_local! {
@@ -63,6 +63,40 @@ struct Entry<'a, T: Serialize> {
     actor: &'a str,
     kind: &'a str,
     data: T,
+}
+
+/// The record entries of changes: each shows the change with every OVN
+/// replaced by its SHA-256 (`ovn_sha256`, hex) — the record is read by all
+/// parties and the standard shows an OVN only to its manager — and keeps the
+/// change itself as the entry's private part.
+fn change_entries(time: DateTime<Utc>, actor: &str, changes: &[dss::Change]) -> Vec<LogRow> {
+    changes
+        .iter()
+        .map(|c| {
+            let mut shown = serde_json::to_value(c).expect("changes are plain data");
+            hash_ovns(&mut shown);
+            let private = serde_json::to_vec(c).expect("changes are plain data");
+            (entry_bytes(time, actor, "change", shown), Some(private))
+        })
+        .collect()
+}
+
+fn hash_ovns(v: &mut serde_json::Value) {
+    use sha2::Digest;
+    match v {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(ovn)) = map.remove("ovn") {
+                let digest = sha2::Sha256::digest(ovn.as_bytes());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                map.insert("ovn_sha256".into(), serde_json::Value::String(hex));
+            }
+            for (_, x) in map.iter_mut() {
+                hash_ovns(x);
+            }
+        }
+        serde_json::Value::Array(xs) => xs.iter_mut().for_each(hash_ovns),
+        _ => {}
+    }
 }
 
 fn entry_bytes<T: Serialize>(time: DateTime<Utc>, actor: &str, kind: &str, data: T) -> Vec<u8> {
@@ -109,7 +143,7 @@ impl Core {
                 tree: ledger::Tree::new(),
                 next_event_seq: 1,
             };
-            let entries = store.load_log()?;
+            let entries = store.tail(0)?;
             let _ = apply_entries(&mut st, entries)?;
             dss = st.dss;
             let next = st.next_event_seq.max(store.last_event_seq()? + 1);
@@ -196,11 +230,7 @@ impl Core {
                     now,
                     &self.notice,
                 );
-                let log = outcome
-                    .changes
-                    .iter()
-                    .map(|c| entry_bytes(now, actor, "change", c))
-                    .collect();
+                let log = change_entries(now, actor, &outcome.changes);
                 let news = intent_news(&outcome.value, &outcome.changes);
                 let commit = Commit {
                     changes: outcome.changes,
@@ -236,7 +266,7 @@ impl Core {
     ) -> u64 {
         let now = Utc::now();
         if self.store.shared() {
-            let log = vec![entry_bytes(now, actor, kind, &data)];
+            let log = vec![(entry_bytes(now, actor, kind, &data), None)];
             let commit = Commit {
                 acks,
                 ..Default::default()
@@ -256,7 +286,7 @@ impl Core {
         }
         let rx = {
             let mut st = self.state.write();
-            let log = vec![entry_bytes(now, actor, kind, &data)];
+            let log = vec![(entry_bytes(now, actor, kind, &data), None)];
             let commit = Commit {
                 acks,
                 ..Default::default()
@@ -272,7 +302,7 @@ impl Core {
         &self,
         st: &mut State,
         commit: Commit,
-        log: Vec<Vec<u8>>,
+        log: Vec<LogRow>,
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
         intents: Vec<Arc<IntentNews>>,
@@ -293,7 +323,7 @@ impl Core {
         &self,
         st: &mut State,
         mut commit: Commit,
-        mut log: Vec<Vec<u8>>,
+        mut log: Vec<LogRow>,
         events: Vec<NewEvent>,
         now: DateTime<Utc>,
         intents: Vec<Arc<IntentNews>>,
@@ -303,11 +333,14 @@ impl Core {
             let seq = st.next_event_seq;
             st.next_event_seq += 1;
             let body = hotline::event_body(seq, &e, now, first_index);
-            log.push(entry_bytes(
-                now,
-                e.sender.as_deref().unwrap_or("deconflict"),
-                "event",
-                serde_json::json!({ "seq": seq, "party": e.party, "event": &body }),
+            log.push((
+                entry_bytes(
+                    now,
+                    e.sender.as_deref().unwrap_or("deconflict"),
+                    "event",
+                    serde_json::json!({ "seq": seq, "party": e.party, "event": &body }),
+                ),
+                None,
             ));
             commit.events.push(StoredEvent {
                 seq,
@@ -319,8 +352,11 @@ impl Core {
                 body: body.to_string(),
             });
         }
-        for bytes in log {
+        for (bytes, private) in log {
             let idx = st.tree.append(&bytes);
+            if let Some(p) = private {
+                commit.log_private.push((idx, p));
+            }
             commit.log.push((idx, bytes));
         }
         let pending = Pending {
@@ -470,7 +506,7 @@ impl Core {
         mut op: impl FnMut(
             &mut State,
         ) -> Result<
-            Result<(T, Commit, Vec<Vec<u8>>, Vec<NewEvent>, Vec<Arc<IntentNews>>), DssError>,
+            Result<(T, Commit, Vec<LogRow>, Vec<NewEvent>, Vec<Arc<IntentNews>>), DssError>,
             store::StoreError,
         >,
         now: DateTime<Utc>,
@@ -545,11 +581,7 @@ impl Core {
                     now,
                     &self.notice,
                 );
-                let log = outcome
-                    .changes
-                    .iter()
-                    .map(|c| entry_bytes(now, actor, "change", c))
-                    .collect();
+                let log = change_entries(now, actor, &outcome.changes);
                 let news = intent_news(&outcome.value, &outcome.changes);
                 let commit = Commit {
                     changes: outcome.changes,
@@ -595,16 +627,22 @@ type CaughtUp = (Vec<Arc<StoredEvent>>, Vec<Arc<IntentNews>>);
 /// Takes record entries written by other instances into the state: the
 /// tree grows by each, `change` entries are applied to the rules' state,
 /// `event` entries advance the event counter and are returned to publish.
-fn apply_entries(st: &mut State, entries: Vec<Vec<u8>>) -> Result<CaughtUp, store::StoreError> {
+fn apply_entries(st: &mut State, entries: Vec<LogRow>) -> Result<CaughtUp, store::StoreError> {
     let mut events = Vec::new();
     let mut intents = Vec::new();
-    for bytes in entries {
-        st.tree.append(&bytes);
+    for (bytes, private) in entries {
+        let index = st.tree.append(&bytes);
         let v: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| store::StoreError::Corrupt(format!("record entry: {e}")))?;
         match v["kind"].as_str() {
             Some("change") => {
-                let change: dss::Change = serde_json::from_value(v["data"].clone())
+                // The entry shows OVNs hashed; the change itself is beside it.
+                let private = private.ok_or_else(|| {
+                    store::StoreError::Corrupt(format!(
+                        "record entry {index}: change without its private part"
+                    ))
+                })?;
+                let change: dss::Change = serde_json::from_slice(&private)
                     .map_err(|e| store::StoreError::Corrupt(format!("record change: {e}")))?;
                 match &change {
                     dss::Change::PutOperationalIntent(o) => intents.push(Arc::new(IntentNews {

@@ -74,6 +74,9 @@ pub struct Declaration {
     pub late: bool,
 }
 
+/// A record entry as stored: its bytes and its private part, if any.
+pub type LogRow = (Vec<u8>, Option<Vec<u8>>);
+
 /// One atomic unit of durability: state changes together with the record
 /// entries, events and acknowledgements they caused. All of it is durable,
 /// or none of it.
@@ -82,6 +85,10 @@ pub struct Commit {
     pub changes: Vec<Change>,
     /// Entries of the record, `(index, bytes)`, indices consecutive.
     pub log: Vec<(u64, Vec<u8>)>,
+    /// Beside some entries, kept with them but never served: what the
+    /// entry shows only in part (a change with its OVNs, which the record
+    /// shows only hashed). Other instances of a pool rebuild from it.
+    pub log_private: Vec<(u64, Vec<u8>)>,
     pub events: Vec<StoredEvent>,
     pub acks: Vec<EventAck>,
     pub declarations: Vec<Declaration>,
@@ -91,6 +98,7 @@ impl Commit {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
             && self.log.is_empty()
+            && self.log_private.is_empty()
             && self.events.is_empty()
             && self.acks.is_empty()
             && self.declarations.is_empty()
@@ -138,16 +146,14 @@ pub trait Store: Send + Sync {
     fn write_exclusive(
         &self,
         after: u64,
-        f: &mut dyn FnMut(Vec<Vec<u8>>, u64) -> Result<Commit>,
+        f: &mut dyn FnMut(Vec<LogRow>, u64) -> Result<Commit>,
     ) -> Result<()> {
         let _ = (after, f);
         Err(StoreError::Failed("this store is not shared".into()))
     }
 
-    /// Record entries from index `after` on.
-    fn tail(&self, after: u64) -> Result<Vec<Vec<u8>>> {
-        self.log_entries(after, u64::MAX)
-    }
+    /// Record entries from index `after` on, each with its private part.
+    fn tail(&self, after: u64) -> Result<Vec<LogRow>>;
 
     /// Every entry of the record, in order (to rebuild the Merkle tree).
     fn load_log(&self) -> Result<Vec<Vec<u8>>>;

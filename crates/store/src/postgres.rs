@@ -81,7 +81,7 @@
 //! - The tests use `DROP DATABASE … WITH (FORCE)`, `pg_terminate_backend` and
 //!   `pg_stat_activity`, which are PostgreSQL's.
 
-use crate::{Ack, Commit, Declaration, EventAck, Result, Store, StoreError, StoredEvent};
+use crate::{Ack, Commit, Declaration, EventAck, LogRow, Result, Store, StoreError, StoredEvent};
 use chrono::{DateTime, Utc};
 use dss::Change;
 use postgres::error::SqlState;
@@ -122,6 +122,8 @@ const MIGRATIONS: &[&str] = &[
     // advisory lock it works the same on CockroachDB and YugabyteDB.
     "CREATE TABLE write_lock (id INT PRIMARY KEY);
      INSERT INTO write_lock (id) VALUES (1);",
+    // 3 -> 4: the private part of record entries (see `Commit::log_private`).
+    "ALTER TABLE log ADD COLUMN private BYTEA;",
 ];
 
 /// Key of the advisory lock that serializes migrations ("deconfli").
@@ -333,7 +335,7 @@ struct Rows {
     subscriptions: Entities,
     availability: BTreeMap<String, String>,
     reports: (Vec<String>, Vec<String>, Vec<DateTime<Utc>>, Vec<String>),
-    log: (Vec<i64>, Vec<Vec<u8>>),
+    log: (Vec<i64>, Vec<Vec<u8>>, Vec<Option<Vec<u8>>>),
     /// With their sequence numbers checked to fit a `BIGINT`.
     events: Vec<(i64, StoredEvent)>,
     /// The first acknowledgement of an event counts.
@@ -383,6 +385,13 @@ impl Rows {
             // Plain INSERT: an index written twice is a bug, and must fail loudly.
             self.log.0.push(to_i64(*idx, "record index")?);
             self.log.1.push(entry.clone());
+            self.log.2.push(
+                commit
+                    .log_private
+                    .iter()
+                    .find(|(i, _)| i == idx)
+                    .map(|(_, p)| p.clone()),
+            );
         }
         for e in &commit.events {
             self.events
@@ -417,7 +426,7 @@ impl Rows {
             tx.execute(&st.insert_reports, &[ids, reporters, times, bodies])?;
         }
         if !self.log.0.is_empty() {
-            tx.execute(&st.insert_log, &[&self.log.0, &self.log.1])?;
+            tx.execute(&st.insert_log, &[&self.log.0, &self.log.1, &self.log.2])?;
         }
         if !self.events.is_empty() {
             let e = &self.events;
@@ -505,7 +514,7 @@ impl Statements {
                  SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TIMESTAMPTZ[], $4::TEXT[])",
             )?,
             insert_log: c.prepare(
-                "INSERT INTO log (idx, entry) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[])",
+                "INSERT INTO log (idx, entry, private) SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::BYTEA[])",
             )?,
             insert_events: c.prepare(
                 "INSERT INTO events (seq, party, kind, critical, sender, created_at, body)
@@ -1046,6 +1055,19 @@ impl Drop for PgStore {
 }
 
 impl Store for PgStore {
+    fn tail(&self, after: u64) -> Result<Vec<LogRow>> {
+        self.with_conn(|c| {
+            let rows = c.query(
+                "SELECT entry, private FROM log WHERE idx >= $1 ORDER BY idx",
+                &[&clamp(after)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<std::result::Result<_, PgError>>()?)
+        })
+    }
+
     fn shared(&self) -> bool {
         true
     }
@@ -1053,7 +1075,7 @@ impl Store for PgStore {
     fn write_exclusive(
         &self,
         after: u64,
-        f: &mut dyn FnMut(Vec<Vec<u8>>, u64) -> Result<Commit>,
+        f: &mut dyn FnMut(Vec<LogRow>, u64) -> Result<Commit>,
     ) -> Result<()> {
         // Not `off_runtime`: `f` holds the caller's state and is not Send;
         // the caller runs this outside the runtime (block_in_place).
@@ -1077,14 +1099,14 @@ impl Store for PgStore {
                     .isolation_level(IsolationLevel::ReadCommitted)
                     .start()?;
                 tx.query("SELECT id FROM write_lock WHERE id = 1 FOR UPDATE", &[])?;
-                let entries: Vec<Vec<u8>> = tx
+                let entries: Vec<LogRow> = tx
                     .query(
-                        "SELECT entry FROM log WHERE idx >= $1 ORDER BY idx",
+                        "SELECT entry, private FROM log WHERE idx >= $1 ORDER BY idx",
                         &[&clamp(after)],
                     )?
                     .iter()
-                    .map(|r| r.try_get(0))
-                    .collect::<std::result::Result<_, _>>()?;
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect::<std::result::Result<_, PgError>>()?;
                 let r = tx.query_one(
                     "SELECT (SELECT MAX(seq) FROM events), (SELECT value FROM meta WHERE key = 'event_seq')",
                     &[],

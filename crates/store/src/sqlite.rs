@@ -2,7 +2,7 @@
 //! a committed transaction survives a power cut, written by one thread that
 //! commits whatever has queued up while the previous fsync ran.
 
-use crate::{Ack, Commit, Declaration, EventAck, Result, Store, StoreError, StoredEvent};
+use crate::{Ack, Commit, Declaration, EventAck, LogRow, Result, Store, StoreError, StoredEvent};
 use chrono::{DateTime, Utc};
 use dss::Change;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -35,6 +35,8 @@ const MIGRATIONS: &[&str] = &[
                                 declared_at TEXT NOT NULL, starts_at TEXT NOT NULL, late INTEGER NOT NULL,
                                 PRIMARY KEY (intent, version));
      CREATE INDEX declarations_by_time ON declarations (declared_at);",
+    // 2 -> 3: the private part of record entries (see `Commit::log_private`).
+    "ALTER TABLE log ADD COLUMN private BLOB;",
 ];
 
 /// Most batches a single transaction takes; bounds the latency of the first.
@@ -172,9 +174,14 @@ fn write_commit(tx: &rusqlite::Transaction<'_>, commit: &Commit) -> Result<()> {
         apply(tx, c)?;
     }
     for (idx, entry) in &commit.log {
+        let private = commit
+            .log_private
+            .iter()
+            .find(|(i, _)| i == idx)
+            .map(|(_, p)| p);
         // Plain INSERT: an index written twice is a bug, and must fail loudly.
-        tx.prepare_cached("INSERT INTO log (idx, entry) VALUES (?1, ?2)")?
-            .execute(params![*idx as i64, entry])?;
+        tx.prepare_cached("INSERT INTO log (idx, entry, private) VALUES (?1, ?2, ?3)")?
+            .execute(params![*idx as i64, entry, private])?;
     }
     for e in &commit.events {
         tx.prepare_cached(
@@ -380,6 +387,15 @@ fn load_table<T: serde::de::DeserializeOwned>(
 }
 
 impl Store for SqliteStore {
+    fn tail(&self, after: u64) -> Result<Vec<LogRow>> {
+        self.with_reader(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT entry, private FROM log WHERE idx >= ?1 ORDER BY idx")?;
+            let rows = stmt.query_map(params![after as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<LogRow>>>()?)
+        })
+    }
+
     fn close(&self) {
         SqliteStore::close(self)
     }
