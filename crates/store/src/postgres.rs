@@ -329,13 +329,16 @@ impl Entities {
 
 /// Everything a batch writes, as columns ready to bind as arrays.
 #[derive(Default)]
+/// Record rows as columns: index, entry, private part.
+type LogColumns = (Vec<i64>, Vec<Vec<u8>>, Vec<Option<Vec<u8>>>);
+
 struct Rows {
     intents: Entities,
     constraints: Entities,
     subscriptions: Entities,
     availability: BTreeMap<String, String>,
     reports: (Vec<String>, Vec<String>, Vec<DateTime<Utc>>, Vec<String>),
-    log: (Vec<i64>, Vec<Vec<u8>>, Vec<Option<Vec<u8>>>),
+    log: LogColumns,
     /// With their sequence numbers checked to fit a `BIGINT`.
     events: Vec<(i64, StoredEvent)>,
     /// The first acknowledgement of an event counts.
