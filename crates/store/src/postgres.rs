@@ -327,11 +327,11 @@ impl Entities {
     }
 }
 
-/// Everything a batch writes, as columns ready to bind as arrays.
-#[derive(Default)]
 /// Record rows as columns: index, entry, private part.
 type LogColumns = (Vec<i64>, Vec<Vec<u8>>, Vec<Option<Vec<u8>>>);
 
+/// Everything a batch writes, as columns ready to bind as arrays.
+#[derive(Default)]
 struct Rows {
     intents: Entities,
     constraints: Entities,
