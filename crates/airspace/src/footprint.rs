@@ -219,7 +219,12 @@ impl Cap {
         if self.angle + o.angle >= PI {
             return true;
         }
-        dot(&self.center, &o.center) >= self.cos * o.cos - self.sin * o.sin
+        // A few ulps of slack: for tiny caps (a 1 cm circle is 1.6e-9 rad)
+        // cos(a + b) rounds to within an ulp of 1, and the dot product of
+        // a unit vector with itself can come out an ulp below it, which
+        // made a tiny circle miss itself. This is only the pre-filter; the
+        // exact test decides.
+        dot(&self.center, &o.center) >= self.cos * o.cos - self.sin * o.sin - 4.0 * f64::EPSILON
     }
 
     /// Per-axis range of the unit normals in the cap (used by the index).

@@ -388,3 +388,25 @@ fn contains_point_matches_the_oracle() {
         }
     }
 }
+
+/// Found by fuzzing: a circle of 1 cm at 46°N 7°E did not intersect itself
+/// (the cap pre-filter had no rounding slack), so two parties could declare
+/// the same tiny circle without a conflict.
+#[test]
+fn tiny_circles_meet_themselves_everywhere() {
+    for (lat, lng) in [
+        (46.0, 7.0),
+        (0.0, 0.0),
+        (-33.9, 151.2),
+        (89.99, 179.99),
+        (12.5, -70.0),
+    ] {
+        for r in [1e-6, 1e-3, 0.01, 0.05, 0.5] {
+            let c = airspace::Footprint::Circle {
+                center: airspace::LatLng::new(lat, lng),
+                radius_m: r,
+            };
+            assert!(c.intersects(&c), "r = {r} m at ({lat}, {lng})");
+        }
+    }
+}
