@@ -209,13 +209,17 @@ proptest! {
     /// boundary sample could go either way).
     #[test]
     fn contains_agrees_with_point_sampling(p in pair(), shrink in 0.05..1.0f64) {
-        // Shrink the second shape towards the first's centre so that
-        // containment actually happens.
+        // Move the second shape onto the first's centre and shrink it, so
+        // that containment actually happens. (It is star-shaped around its
+        // own centre `cb`, so it is rebuilt around `ca` from `cb`: the
+        // interior samples are rays from `ca` and must stay inside. Shrinking
+        // towards `ca` from `ca` left `ca` outside the shape, and the oracle
+        // then took an outside point for an inside one.)
         let inner = match &p.b {
             Footprint::Circle { radius_m, .. } => circle(p.ca.lat, p.ca.lng, radius_m * shrink),
             Footprint::Polygon { vertices } => Footprint::Polygon {
                 vertices: vertices.iter().map(|v| {
-                    go(p.ca, azimuth(p.ca, *v), dist(p.ca, *v) * shrink)
+                    go(p.ca, azimuth(p.cb, *v), dist(p.cb, *v) * shrink)
                 }).collect(),
             },
         };
