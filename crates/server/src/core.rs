@@ -222,23 +222,9 @@ impl Core {
             if outcome.changes.is_empty() {
                 (outcome.value, Err(self.applied.load(Ordering::Acquire)))
             } else {
-                let (events, declarations) = hotline::events_for(
-                    &st.dss,
-                    actor,
-                    &outcome.value.facts(),
-                    &outcome.changes,
-                    now,
-                    &self.notice,
-                );
-                let log = change_entries(now, actor, &outcome.changes);
-                let news = intent_news(&outcome.value, &outcome.changes);
-                let commit = Commit {
-                    changes: outcome.changes,
-                    declarations,
-                    ..Default::default()
-                };
+                let (value, commit, log, events, news) = self.derive(&st.dss, actor, outcome, now);
                 let rx = self.submit(&mut st, commit, log, events, now, news);
-                (outcome.value, Ok(rx))
+                (value, Ok(rx))
             }
         };
         match pending {
@@ -252,6 +238,36 @@ impl Core {
                 Ok(value)
             }
         }
+    }
+
+    /// What an applied write leaves besides its value: the commit of its
+    /// changes and declarations, its record entries, the events it causes
+    /// and the intents to tell the monitor about. Decided on the state after
+    /// the write, under the lock.
+    #[allow(clippy::type_complexity)]
+    fn derive<T: Facts>(
+        &self,
+        dss: &Dss,
+        actor: &str,
+        outcome: Outcome<T>,
+        now: DateTime<Utc>,
+    ) -> (T, Commit, Vec<LogRow>, Vec<NewEvent>, Vec<Arc<IntentNews>>) {
+        let (events, declarations) = hotline::events_for(
+            dss,
+            actor,
+            &outcome.value.facts(),
+            &outcome.changes,
+            now,
+            &self.notice,
+        );
+        let log = change_entries(now, actor, &outcome.changes);
+        let news = intent_news(&outcome.value, &outcome.changes);
+        let commit = Commit {
+            changes: outcome.changes,
+            declarations,
+            ..Default::default()
+        };
+        (outcome.value, commit, log, events, news)
     }
 
     /// Records something that is not a change of the rules' state (an
@@ -573,22 +589,7 @@ impl Core {
                     Ok(o) => o,
                     Err(e) => return Ok(Err(e)),
                 };
-                let (events, declarations) = hotline::events_for(
-                    &st.dss,
-                    actor,
-                    &outcome.value.facts(),
-                    &outcome.changes,
-                    now,
-                    &self.notice,
-                );
-                let log = change_entries(now, actor, &outcome.changes);
-                let news = intent_news(&outcome.value, &outcome.changes);
-                let commit = Commit {
-                    changes: outcome.changes,
-                    declarations,
-                    ..Default::default()
-                };
-                Ok(Ok((outcome.value, commit, log, events, news)))
+                Ok(Ok(self.derive(&st.dss, actor, outcome, now)))
             },
             now,
         )?;
