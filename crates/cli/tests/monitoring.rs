@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{intent_body, new_id, volume, Server, CMSA, SC};
+use common::{intent_body, new_id, volume, wait_for, Server, CMSA, SC};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn report(s: &Server, token: &str, lat: f64, alt: f64) {
     let line = json!({
@@ -23,14 +23,6 @@ fn open(s: &Server, token: &str) -> Vec<Value> {
     let (st, v) = s.call("GET", "/v1/traffic/nonconformances", Some(token), None);
     assert_eq!(st, 200, "{v}");
     v["nonconformances"].as_array().unwrap().clone()
-}
-
-fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::Server;
+use common::{wait_for, Server};
 use std::io::Write;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
 
 fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
@@ -20,14 +19,6 @@ fn telemetry(id: &str, party: &str, lat: f64, lon: f64, east: f64) -> String {
         "east_mps": east, "north_mps": 0.0
     })
     .to_string()
-}
-
-fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

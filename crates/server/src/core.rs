@@ -188,6 +188,19 @@ impl Core {
         &self.store
     }
 
+    /// Runs a blocking read of the store off the async threads; a store
+    /// failure is the service's (500), never the client's.
+    pub async fn query_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(e.to_string()))
+    }
+
     /// Durable events from now on.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
         self.events.subscribe()

@@ -557,11 +557,10 @@ async fn ack(
     let seq: u64 = seq
         .parse()
         .map_err(|_| ApiError::bad("seq", "must be an event sequence number"))?;
-    let store = st.core.store().clone();
-    let e = tokio::task::spawn_blocking(move || store.event(seq))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?
+    let e = st
+        .core
+        .query_store(move |s| s.event(seq))
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no event {seq} (or it is past retention)")))?;
     if e.party != claims.sub {
         return Err(ApiError::forbidden(format!(
@@ -615,12 +614,11 @@ async fn sent(
     let claims = authorize(&st, &headers, ANY_PARTY).await?;
     let since = q.since.unwrap_or_else(|| Utc::now() - Duration::days(1));
     let limit = q.limit.unwrap_or(1000).min(10_000);
-    let store = st.core.store().clone();
     let sub = claims.sub.clone();
-    let rows = tokio::task::spawn_blocking(move || store.events_sent_by(&sub, since, limit))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows = st
+        .core
+        .query_store(move |s| s.events_sent_by(&sub, since, limit))
+        .await?;
     let events: Vec<SentEvent> = rows
         .into_iter()
         .map(|(e, a)| SentEvent {
@@ -660,11 +658,10 @@ async fn notice_report(
     if from > to {
         return Err(ApiError::bad("from", "is after to"));
     }
-    let store = st.core.store().clone();
-    let rows = tokio::task::spawn_blocking(move || store.declarations(from, to))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows = st
+        .core
+        .query_store(move |s| s.declarations(from, to))
+        .await?;
     let mut by_party: BTreeMap<String, Vec<&Declaration>> = BTreeMap::new();
     for d in &rows {
         by_party.entry(d.party.clone()).or_default().push(d);

@@ -522,23 +522,27 @@ async fn replay_feed(live: Arc<Live>, path: PathBuf, speed: f64, repeat: bool) {
     tracing::info!(feed = %name, "recording finished");
 }
 
+/// The next message of a broadcast, or `None` once it is closed. Messages
+/// lost because this receiver fell behind are logged and skipped: these
+/// loops record what they get, and the lost ones stay visible in the API.
+async fn next_or_warn<T: Clone>(rx: &mut broadcast::Receiver<T>, what: &str) -> Option<T> {
+    loop {
+        match rx.recv().await {
+            Ok(v) => return Some(v),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "{what} came faster than they could be recorded");
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
 /// Sends every alert change to the hotlines of the parties of its two
 /// aircraft, through the record. Alerts between aircraft of no known party
 /// (surveillance feeds) are shown by the API but go to no hotline.
 pub async fn alerts_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
     let mut rx = live.subscribe();
-    loop {
-        let change = match rx.recv().await {
-            Ok(c) => c,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    missed = n,
-                    "alert changes came faster than they could be recorded"
-                );
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
+    while let Some(change) = next_or_warn(&mut rx, "alert changes").await {
         let a = &change.alert;
         let mut parties: Vec<&String> = a.party_a.iter().chain(a.party_b.iter()).collect();
         parties.sort();
@@ -594,18 +598,7 @@ pub async fn intents_to_monitor(core: Arc<crate::core::Core>, live: Arc<Live>) {
 /// owner allowed it.
 pub async fn conformance_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
     let mut rx = live.subscribe_conformance();
-    loop {
-        let event = match rx.recv().await {
-            Ok(e) => e,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(
-                    missed = n,
-                    "conformance changes came faster than they could be recorded"
-                );
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
+    while let Some(event) = next_or_warn(&mut rx, "conformance changes").await {
         let (change, n, reason) = match &*event {
             ConformanceEvent::NonConforming(n) => ("new", n, None),
             ConformanceEvent::Resolved(r) => (

@@ -201,11 +201,10 @@ async fn entries(
             format!("{start} is beyond the signed size {size}"),
         ));
     }
-    let store = st.core.store().clone();
-    let rows = tokio::task::spawn_blocking(move || store.log_entries(start, end))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows = st
+        .core
+        .query_store(move |s| s.log_entries(start, end))
+        .await?;
     let b64 = base64::engine::general_purpose::STANDARD;
     let entries: Vec<_> = rows
         .iter()

@@ -205,3 +205,12 @@ pub fn intent_body(extents: Vec<Value>, key: Vec<String>) -> Value {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// Polls `ok` every 100 ms until it holds; fails the test after 20 s.
+pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
