@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const OIR: &str = "/dss/v1/operational_intent_references";
 
@@ -136,6 +136,21 @@ fn authentication_401_and_403() {
     let (st, v) = s.call("POST", &path, Some(&cm), Some(&body));
     assert_eq!(st, 403, "{v}");
     assert!(v["message"].as_str().unwrap().contains("scope"));
+
+    // Who is asking is settled before what is asked: a malformed body from a
+    // caller without a valid token is a 401, not a 400 about the body.
+    let alpha = s.token("alpha", &[SC]);
+    let bad = json!({"area_of_interest": 5});
+    for token in [None, Some("not.a.jwt")] {
+        let (st, v) = s.call("POST", &path, token, Some(&bad));
+        assert_eq!(st, 401, "{token:?}: {v}");
+    }
+    let (st, v) = s.call("POST", &path, Some(&alpha), Some(&bad));
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("area_of_interest"),
+        "{v}"
+    );
 }
 
 #[test]
@@ -313,6 +328,77 @@ fn availability_and_reports() {
     );
     assert_eq!(st, 201, "{v}");
     assert!(v["report_id"].is_string());
+
+    // Every field of the ExchangeRecord is checked against the spec's schema.
+    let good = json!({"url": "https://x", "method": "GET", "recorder_role": "Client",
+                      "request_time": {"value": "2030-01-01T00:00:00Z", "format": "RFC3339"},
+                      "request_source": "test", "headers": ["Authorization: Bearer x"],
+                      "response_code": 500, "problem": "timeout"});
+    let cases: [(&str, Value, &str); 8] = [
+        ("url", json!(17), "exchange.url"),
+        ("headers", json!("Authorization"), "exchange.headers"),
+        ("headers", json!([1, 2]), "exchange.headers[0]"),
+        ("response_code", json!("500"), "exchange.response_code"),
+        ("response_code", json!(1u64 << 40), "exchange.response_code"),
+        (
+            "recorder_role",
+            json!("Bystander"),
+            "exchange.recorder_role",
+        ),
+        (
+            "request_time",
+            json!({"value": "yesterday", "format": "RFC3339"}),
+            "exchange.request_time.value",
+        ),
+        (
+            "response_time",
+            json!({"value": "2030-01-01T00:00:00Z"}),
+            "exchange.response_time",
+        ),
+    ];
+    for (field, bad, named) in cases {
+        let mut exchange = good.clone();
+        exchange[field] = bad;
+        let (st, v) = s.call(
+            "POST",
+            "/dss/v1/reports",
+            Some(&sc),
+            Some(&json!({"exchange": exchange})),
+        );
+        assert_eq!(st, 400, "{field}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(named),
+            "{field}: {v}"
+        );
+    }
+    for required in [
+        "url",
+        "method",
+        "recorder_role",
+        "request_time",
+        "request_source",
+    ] {
+        let mut exchange = good.clone();
+        exchange.as_object_mut().unwrap().remove(required);
+        let (st, v) = s.call(
+            "POST",
+            "/dss/v1/reports",
+            Some(&sc),
+            Some(&json!({"exchange": exchange})),
+        );
+        assert_eq!(st, 400, "{required}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(required),
+            "{required}: {v}"
+        );
+    }
+    let (st, v) = s.call(
+        "POST",
+        "/dss/v1/reports",
+        Some(&sc),
+        Some(&json!({"exchange": good})),
+    );
+    assert_eq!(st, 201, "{v}");
 }
 
 #[test]

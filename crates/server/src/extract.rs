@@ -19,17 +19,7 @@ pub async fn authorize(
     headers: &HeaderMap,
     scopes: Scopes,
 ) -> Result<auth::Claims, ApiError> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization header with a bearer token"))?
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("Authorization header is not valid text"))?;
-    let token = auth::bearer_token(value).map_err(|e| ApiError::unauthorized(e.to_string()))?;
-    let claims = state
-        .verifier
-        .verify_async(token)
-        .await
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let claims = authenticate(state, headers).await?;
     if let Err(wait) = state.limiter.check(&claims.sub) {
         metrics::counter!("rate_limited_total").increment(1);
         let mut e = ApiError::new(
@@ -55,6 +45,21 @@ pub async fn authorize(
     Ok(claims)
 }
 
+/// The caller's claims from a valid bearer token, or 401.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<auth::Claims, ApiError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization header with a bearer token"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Authorization header is not valid text"))?;
+    let token = auth::bearer_token(value).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    state
+        .verifier
+        .verify_async(token)
+        .await
+        .map_err(|e| ApiError::unauthorized(e.to_string()))
+}
+
 /// A JSON body, limited in size (413) and decoded with the path of the first
 /// bad field in the message (400).
 pub struct JsonBody<T>(pub T);
@@ -63,7 +68,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+        // Extractors run before the handler checks the token, so a caller
+        // without a valid token would learn about its body before being
+        // told it is not let in. A bad body is reported only to a caller
+        // that is authenticated; anyone else gets the 401.
+        let headers = req.headers().clone();
+        let unauthenticated_first = |e: ApiError| async {
+            match authenticate(state, &headers).await {
+                Ok(_) => e,
+                Err(auth) => auth,
+            }
+        };
+        let bytes = match Bytes::from_request(req, state).await.map_err(|rej| {
             let status = rej.status();
             if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -79,8 +95,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                     format!("cannot read request body: {}", rej.body_text()),
                 )
             }
-        })?;
-        decode(&bytes).map(JsonBody)
+        }) {
+            Ok(b) => b,
+            Err(e) => return Err(unauthenticated_first(e).await),
+        };
+        let error = match decode(&bytes) {
+            Ok(v) => return Ok(JsonBody(v)),
+            Err(e) => e,
+        };
+        Err(unauthenticated_first(error).await)
     }
 }
 
@@ -89,13 +112,21 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad("body", "a JSON body is required"));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        ApiError::bad(field, e.inner().to_string())
-    })
+    serde_path_to_error::deserialize(de).map_err(path_error)
+}
+
+/// [`decode`] for a body already parsed as JSON.
+pub fn decode_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(path_error)
+}
+
+/// 400 naming the path of the bad field (`body` for the whole of it).
+fn path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> ApiError {
+    let path = e.path().to_string();
+    let field = if path == "." {
+        "body".to_string()
+    } else {
+        path
+    };
+    ApiError::bad(field, e.inner().to_string())
 }

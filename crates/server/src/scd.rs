@@ -574,15 +574,7 @@ async fn make_report(
     JsonBody(mut body): JsonBody<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let claims = authorize(&st, &headers, REPORT).await?;
-    if !body.is_object() {
-        return Err(ApiError::bad("body", "an ErrorReport object is required"));
-    }
-    if body.get("exchange").is_none_or(|e| !e.is_object()) {
-        return Err(ApiError::bad(
-            "exchange",
-            "required: the ExchangeRecord being reported",
-        ));
-    }
+    validate_report(&body)?;
     let id = uuid::Uuid::new_v4();
     body["report_id"] = json!(id.to_string());
     let report = dss::Report {
@@ -601,6 +593,27 @@ async fn make_report(
         .await?;
     tracing::info!(report_id = %id, reporter = %claims.sub, "received DSS report");
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Checks an `ErrorReport` against the spec's schema: types of every
+/// defined field, the required ones present, the enumerations and times.
+fn validate_report(body: &Value) -> Result<(), ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad("body", "an ErrorReport object is required"));
+    }
+    let report: crate::wire::ErrorReportIn = crate::extract::decode_value(body)?;
+    let x = &report.exchange;
+    if !matches!(x.recorder_role.as_str(), "Client" | "Server") {
+        return Err(ApiError::bad(
+            "exchange.recorder_role",
+            format!("{:?} is not one of \"Client\", \"Server\"", x.recorder_role),
+        ));
+    }
+    crate::wire::parse_time(&x.request_time, "exchange.request_time")?;
+    if let Some(t) = &x.response_time {
+        crate::wire::parse_time(t, "exchange.response_time")?;
+    }
+    Ok(())
 }
 
 async fn get_availability(

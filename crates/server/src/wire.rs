@@ -119,6 +119,38 @@ pub struct SetAvailabilityIn {
     pub availability: String,
 }
 
+/// `ErrorReport` of `POST /dss/v1/reports`, for validation only: the report
+/// is kept as sent (unknown fields included), but its fields must have the
+/// spec's types. Most fields are only read by serde, to check their types.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+pub struct ErrorReportIn {
+    /// Assigned by the service; whatever is sent is replaced.
+    pub report_id: Option<serde_json::Value>,
+    pub exchange: ExchangeRecordIn,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+pub struct ExchangeRecordIn {
+    pub url: String,
+    pub method: String,
+    #[serde(default)]
+    pub headers: Vec<String>,
+    pub recorder_role: String,
+    pub request_time: TimeIn,
+    #[serde(default)]
+    pub request_body: String,
+    pub response_time: Option<TimeIn>,
+    #[serde(default)]
+    pub response_body: String,
+    #[serde(default)]
+    pub response_code: i32,
+    pub problem: Option<String>,
+    /// Listed as required by the spec but given no schema: any JSON value.
+    pub request_source: serde_json::Value,
+}
+
 // ---------------------------------------------------------------- input conversion
 
 pub fn parse_time(t: &TimeIn, field: &str) -> Result<DateTime<Utc>, ApiError> {
