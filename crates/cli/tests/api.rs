@@ -332,9 +332,11 @@ fn availability_and_reports() {
     // Every field of the ExchangeRecord is checked against the spec's schema.
     let good = json!({"url": "https://x", "method": "GET", "recorder_role": "Client",
                       "request_time": {"value": "2030-01-01T00:00:00Z", "format": "RFC3339"},
-                      "request_source": "test", "headers": ["Authorization: Bearer x"],
+                      "request_source": null, "headers": ["Authorization: Bearer x"],
                       "response_code": 500, "problem": "timeout"});
-    let cases: [(&str, Value, &str); 8] = [
+    let cases: [(&str, Value, &str); 10] = [
+        ("problem", Value::Null, "exchange.problem"),
+        ("response_time", Value::Null, "exchange.response_time"),
         ("url", json!(17), "exchange.url"),
         ("headers", json!("Authorization"), "exchange.headers"),
         ("headers", json!([1, 2]), "exchange.headers[0]"),

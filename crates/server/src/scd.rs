@@ -602,6 +602,17 @@ fn validate_report(body: &Value) -> Result<(), ApiError> {
         return Err(ApiError::bad("body", "an ErrorReport object is required"));
     }
     let report: crate::wire::ErrorReportIn = crate::extract::decode_value(body)?;
+    // No field of the schema is nullable; serde would take null for "absent".
+    if let Some(field) = body["exchange"].as_object().and_then(|x| {
+        x.iter()
+            .find(|(k, v)| v.is_null() && k.as_str() != "request_source")
+            .map(|(k, _)| k)
+    }) {
+        return Err(ApiError::bad(
+            format!("exchange.{field}"),
+            "must not be null (omit it instead)",
+        ));
+    }
     let x = &report.exchange;
     if !matches!(x.recorder_role.as_str(), "Client" | "Server") {
         return Err(ApiError::bad(
