@@ -6,6 +6,7 @@ import './style.css';
 import { Api, jwtClaims } from './api';
 import { EventStream } from './sse';
 import { MapView, type Aircraft, type Alert } from './map';
+import type { NonConformance } from './traffic';
 import { Timeline } from './timeline';
 import { DeclarePanel } from './declare';
 import { HotlinePanel, SentPanel, NoticePanel, RecordPanel, type HotlineEvent } from './hotline';
@@ -57,6 +58,8 @@ class App {
   altUpper: number | null = null;
   aircraft: Aircraft[] = [];
   alerts: Alert[] = [];
+  /// Aircraft outside the volumes of the intent they fly, in view.
+  nonconformances: NonConformance[] = [];
   stats = { aircraft: 0, trafficMs: 0, trafficBuildMs: 0, intentsShown: 0, intentsMs: 0, queryNote: '' };
   private trafficTimer = 0;
   private queryTimer = 0;
@@ -462,9 +465,14 @@ class App {
     try {
       const [a, b, c, d] = this.map.viewBbox();
       const q = `bbox=${b.toFixed(4)},${a.toFixed(4)},${d.toFixed(4)},${c.toFixed(4)}`;
-      const [ac, al] = await Promise.all([this.api.get<any>(`/v1/traffic/aircraft?${q}`), this.api.get<any>(`/v1/traffic/alerts?${q}`)]);
+      const [ac, al, nc] = await Promise.all([
+        this.api.get<any>(`/v1/traffic/aircraft?${q}`),
+        this.api.get<any>(`/v1/traffic/alerts?${q}`),
+        this.api.get<any>(`/v1/traffic/nonconformances?${q}`),
+      ]);
       this.aircraft = ac.aircraft;
       this.alerts = al.alerts;
+      this.nonconformances = nc.nonconformances;
       await this.redrawTraffic();
     } catch (e: any) {
       this.stats.queryNote = `traffic: ${e.message}`;
@@ -477,7 +485,8 @@ class App {
   /// has drawn it.
   async redrawTraffic(): Promise<number> {
     const t0 = performance.now();
-    this.stats.aircraft = this.map.setTraffic(this.aircraft, this.alerts, this.filter());
+    const offPlan = new Set(this.nonconformances.map((n) => n.aircraft_id));
+    this.stats.aircraft = this.map.setTraffic(this.aircraft, this.alerts, offPlan, this.filter());
     this.stats.trafficBuildMs = this.map.trafficBuildMs;
     const t1 = await this.map.renderComplete();
     this.stats.trafficMs = t1 - t0;
@@ -499,7 +508,7 @@ class App {
     const conf = this.alerts.length - los;
     $('#status').replaceChildren(
       this.statusMsg ? el('div', { class: 'error' }, this.statusMsg) : '',
-      el('div', { 'data-testid': 'traffic-status' }, `${s.aircraft} aircraft · ${conf} predicted conflicts · ${los} losses of separation · drawn in ${s.trafficMs.toFixed(0)} ms`),
+      el('div', { 'data-testid': 'traffic-status' }, `${s.aircraft} aircraft · ${conf} predicted conflicts · ${los} losses of separation · ${this.nonconformances.length} non-conforming · drawn in ${s.trafficMs.toFixed(0)} ms`),
       el('div', { 'data-testid': 'intents-status' }, `${s.intentsShown} volumes shown · ${this.store.conflicts.size} strategic conflicts · updated in ${s.intentsMs.toFixed(0)} ms`),
       s.queryNote ? el('div', { class: 'muted' }, s.queryNote) : '',
     );

@@ -313,10 +313,10 @@ export class MapView {
   trafficBuildMs = 0;
 
   /// Replaces the traffic picture. Returns the number drawn.
-  setTraffic(aircraft: Aircraft[], alerts: Alert[], f: Filter): number {
+  setTraffic(aircraft: Aircraft[], alerts: Alert[], nonconforming: Set<string>, f: Filter): number {
     const t0 = performance.now();
     this.traffic.showLabels = this.labels;
-    const n = this.traffic.setTraffic(aircraft, alerts, f);
+    const n = this.traffic.setTraffic(aircraft, alerts, nonconforming, f);
     this.trafficBuildMs = performance.now() - t0;
     return n;
   }

@@ -38,6 +38,24 @@ export interface Alert {
   altitude_difference_m: number;
 }
 
+/// An aircraft outside the volumes of the operational intent it flies
+/// (`GET /v1/traffic/nonconformances`).
+export interface NonConformance {
+  aircraft_id: string;
+  operational_intent: string;
+  owner: string;
+  since: string;
+  lat_deg: number;
+  lon_deg: number;
+  alt_m: number;
+  horizontal_outside_m: number;
+  vertical_outside_m: number;
+  time_outside_s: number;
+}
+
+/// Colour of the non-conformance marker: unlike any party colour or alert.
+export const NONCONFORMING_CSS = '#c000c0';
+
 /// Seconds of flight a velocity leader shows.
 const LEADER_S = 60;
 /// Above this many aircraft in view, labels are left off (they cost more to
@@ -62,6 +80,7 @@ export class TrafficLayer extends Layer {
   private lead = new Float64Array(0);
   private labels: string[] = [];
   private los = new Uint8Array(0);
+  private offPlan = new Uint8Array(0);
   private groups: Group[] = [];
   private conflictLines = new Float64Array(0); // x1,y1,x2,y2,…
   private losLines = new Float64Array(0);
@@ -75,12 +94,13 @@ export class TrafficLayer extends Layer {
   }
 
   /// Replaces the picture; returns the number of aircraft drawn.
-  setTraffic(aircraft: Aircraft[], alerts: Alert[], f: Filter): number {
+  setTraffic(aircraft: Aircraft[], alerts: Alert[], nonconforming: Set<string>, f: Filter): number {
     const shown = aircraft.filter((a) => (f.lower === null || a.alt_m >= f.lower) && (f.upper === null || a.alt_m <= f.upper));
     const n = shown.length;
     this.xy = new Float64Array(2 * n);
     this.lead = new Float64Array(2 * n);
     this.los = new Uint8Array(n);
+    this.offPlan = new Uint8Array(n);
     this.labels = new Array(n);
     const index = new Map<string, number>();
     const byColour = new Map<string, number[]>();
@@ -99,8 +119,10 @@ export class TrafficLayer extends Layer {
       this.lead[2 * i] = x + a.east_mps * k;
       this.lead[2 * i + 1] = y + a.north_mps * k;
       this.los[i] = inLos.has(a.aircraft_id) ? 1 : 0;
+      this.offPlan[i] = nonconforming.has(a.aircraft_id) ? 1 : 0;
       const fl = Math.max(0, Math.round(a.alt_m / 0.3048 / 100));
-      this.labels[i] = `${a.callsign || a.aircraft_id} FL${String(fl).padStart(3, '0')}${a.party ? ' ' + a.party : ''}`;
+      const off = this.offPlan[i] ? ' OFF PLAN' : '';
+      this.labels[i] = `${a.callsign || a.aircraft_id} FL${String(fl).padStart(3, '0')}${a.party ? ' ' + a.party : ''}${off}`;
       index.set(a.aircraft_id, i);
       const colour = a.party ? partyCss(a.party) : '#333';
       let g = byColour.get(colour);
@@ -228,6 +250,19 @@ export class TrafficLayer extends Layer {
     g.strokeStyle = '#e00';
     g.lineWidth = 2.5 * r;
     g.stroke();
+    // Non-conforming (outside the volumes of its operational intent): a
+    // dashed square, so that it reads apart from a loss of separation.
+    g.beginPath();
+    for (let i = 0; i < this.count; i++) {
+      if (!this.offPlan[i]) continue;
+      const p = px(this.xy[2 * i], this.xy[2 * i + 1]);
+      g.rect(p[0] - 11 * r, p[1] - 11 * r, 22 * r, 22 * r);
+    }
+    g.setLineDash([4 * r, 3 * r]);
+    g.strokeStyle = NONCONFORMING_CSS;
+    g.lineWidth = 2.5 * r;
+    g.stroke();
+    g.setLineDash([]);
 
     if (this.showLabels && visible.length <= MAX_LABELS) {
       g.font = `${11 * r}px sans-serif`;
