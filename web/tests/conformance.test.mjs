@@ -61,6 +61,12 @@ test('an aircraft outside its declared volumes is highlighted as non-conforming'
     return id;
   }, [LNG, LAT]);
 
+  // The status line is redrawn after the map: wait for it, not for the data.
+  const statusSays = (re) =>
+    page.waitForFunction((src) => new RegExp(src).test(document.querySelector('[data-testid=traffic-status]')?.textContent ?? ''), re.source, {
+      timeout: 20_000,
+    });
+
   // Its drone reports, naming the intent: first inside, then 1 km north.
   const report = (dLat) =>
     page.evaluate(
@@ -82,15 +88,14 @@ test('an aircraft outside its declared volumes is highlighted as non-conforming'
       [LNG, LAT + dLat, intentId],
     );
   await report(0);
-  await page.waitForFunction(() => window.deconflict.stats.aircraft === 1, null, { timeout: 20_000 });
-  assert.match(await page.textContent('[data-testid=traffic-status]'), / 0 non-conforming/);
+  await statusSays(/^1 aircraft .* 0 non-conforming/);
 
   await report(0.009);
   await page.waitForFunction(() => window.deconflict.nonconformances.some((n) => n.aircraft_id === 'D7'), null, { timeout: 20_000 });
   const nc = await page.evaluate(() => window.deconflict.nonconformances[0]);
   assert.equal(nc.operational_intent, intentId);
   assert.ok(nc.horizontal_outside_m > 500, `outside by ${nc.horizontal_outside_m} m`);
-  await page.waitForFunction(() => /1 non-conforming/.test(document.querySelector('[data-testid=traffic-status]').textContent), null, { timeout: 10_000 });
+  await statusSays(/ 1 non-conforming/);
   // The mark is drawn: magenta pixels around the aircraft.
   const magenta = await page.evaluate(() => {
     const [x, y] = window.deconflict.pixelOf(window.deconflict.aircraft[0].lon_deg, window.deconflict.aircraft[0].lat_deg);
@@ -111,5 +116,5 @@ test('an aircraft outside its declared volumes is highlighted as non-conforming'
   // Back inside: resolved, the mark goes.
   await report(0);
   await page.waitForFunction(() => window.deconflict.nonconformances.length === 0, null, { timeout: 20_000 });
-  assert.match(await page.textContent('[data-testid=traffic-status]'), / 0 non-conforming/);
+  await statusSays(/ 0 non-conforming/);
 });

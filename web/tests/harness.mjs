@@ -85,6 +85,10 @@ export async function newPage(browser, url) {
   const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error('[page error]', e.message));
+  // Which request a "Failed to load resource" console line was about.
+  page.on('response', (r) => {
+    if (r.status() >= 400) console.error('[http]', r.status(), r.request().method(), r.url());
+  });
   page.on('console', (m) => {
     if (m.type() === 'error') console.error('[console]', m.text());
   });

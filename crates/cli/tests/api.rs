@@ -154,6 +154,31 @@ fn authentication_401_and_403() {
 }
 
 #[test]
+fn development_tokens_are_minted_for_callers_without_one() {
+    let s = Server::start();
+    let (st, v) = s.call("GET", "/v1/dev/token", None, None);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["development"], true);
+    // No token is needed here, so a bad body is a 400, never a 401.
+    for (body, field) in [(json!({"sub": ""}), "sub"), (json!({"sub": 5}), "sub")] {
+        let (st, v) = s.call("POST", "/v1/dev/token", None, Some(&body));
+        assert_eq!(st, 400, "{v}");
+        assert!(v["message"].as_str().unwrap().contains(field), "{v}");
+    }
+    let (st, v) = s.call(
+        "POST",
+        "/v1/dev/token",
+        None,
+        Some(&json!({"sub": "alpha"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let token = v["token"].as_str().unwrap();
+    let body = json!({"area_of_interest": volume(46.0, 7.0, 0.01, 0, 60)});
+    let (st, v) = s.call("POST", &format!("{OIR}/query"), Some(token), Some(&body));
+    assert_eq!(st, 200, "{v}");
+}
+
+#[test]
 fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
     let s = Server::start();
     let alpha = s.token("alpha", &[SC]);

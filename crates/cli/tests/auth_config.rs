@@ -63,4 +63,15 @@ fn only_tokens_of_the_configured_key_and_audience_are_accepted() {
     let dev = s.token("alpha", &[SC]);
     let (st, _) = s.call("POST", path, Some(&dev), Some(&body));
     assert_eq!(st, 401);
+
+    // Nor does this service mint tokens.
+    let (st, _) = s.call("GET", "/v1/dev/token", None, None);
+    assert_eq!(st, 404);
+    let (st, _) = s.call(
+        "POST",
+        "/v1/dev/token",
+        None,
+        Some(&json!({"sub": "alpha"})),
+    );
+    assert_eq!(st, 404);
 }

@@ -202,15 +202,28 @@ struct DevTokenIn {
 
 /// Development mode only (404 otherwise): a token for any party, so that
 /// the map's sign-in button and scripts need no CLI. Tokens last one hour.
+/// `GET /v1/dev/token`: 200 where tokens are minted (development mode),
+/// 404 elsewhere; the map shows its "Dev token" button accordingly.
+async fn dev_mode(State(st): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    if st.dev_key.is_none() {
+        return Err(ApiError::not_found(
+            "tokens are minted only in development mode",
+        ));
+    }
+    Ok(axum::Json(serde_json::json!({ "development": true })))
+}
+
 async fn dev_token(
     State(st): State<AppState>,
-    extract::JsonBody(body): extract::JsonBody<DevTokenIn>,
+    body: axum::body::Bytes,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let Some(key) = &st.dev_key else {
         return Err(ApiError::not_found(
             "tokens are minted only in development mode",
         ));
     };
+    // Not `JsonBody`: this endpoint is for callers without a token.
+    let body: DevTokenIn = extract::decode(&body)?;
     let sub = body.sub.trim();
     if sub.is_empty() || sub.len() > 128 || sub.chars().any(|c| c.is_control()) {
         return Err(ApiError::bad(
@@ -269,7 +282,10 @@ pub fn router(state: AppState) -> Router {
         .merge(hotline::routes())
         .merge(record::routes())
         .merge(ui::routes())
-        .route("/v1/dev/token", axum::routing::post(dev_token))
+        .route(
+            "/v1/dev/token",
+            axum::routing::post(dev_token).get(dev_mode),
+        )
         .route("/healthy", get(healthy))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
