@@ -83,6 +83,11 @@ struct ExportCli {
     /// Output file (JSON).
     #[arg(long)]
     out: PathBuf,
+    /// A checkpoint saved earlier (e.g. by `verify --save`): the file then
+    /// carries the proof that the exported record extends it, which
+    /// `verify --file F --checkpoint SAVED` checks offline.
+    #[arg(long)]
+    since: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -412,7 +417,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export(a) => {
-            println!("{}", record::export(&a.server, a.token, &a.party, &a.out)?);
+            println!(
+                "{}",
+                record::export(&a.server, a.token, &a.party, &a.out, a.since.as_deref())?
+            );
             Ok(())
         }
         Command::Token(a) => {

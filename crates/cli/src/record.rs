@@ -132,6 +132,11 @@ pub struct Export {
     pub key: String,
     pub checkpoint: String,
     pub entries: Vec<ExportedEntry>,
+    /// With `export --since`: proof that `checkpoint` extends the record
+    /// as an earlier checkpoint showed it, so that the file alone shows
+    /// nothing was rewritten since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<ConsistencyProof>,
 }
 
 pub struct VerifyArgs {
@@ -182,13 +187,16 @@ pub fn verify(a: &VerifyArgs) -> anyhow::Result<String> {
             ex.entries.len()
         ));
         if let Some(old) = &old {
-            if old.size > cp.size {
-                bail!(
-                    "the export's checkpoint ({}) is older than the saved one ({})",
-                    cp.size,
-                    old.size
-                );
-            }
+            check_extends(old, &cp, "the export's", || {
+                ex.consistency.clone().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the export carries no consistency proof from size {}; \
+                         export it with --since the saved checkpoint",
+                        old.size
+                    )
+                })
+            })?;
+            report.push(format!("consistency {} -> {}: OK", old.size, cp.size));
         }
     }
     if let Some(server) = &a.server {
@@ -197,32 +205,9 @@ pub fn verify(a: &VerifyArgs) -> anyhow::Result<String> {
         let cp = open(&v, &note, "server checkpoint")?;
         report.push(format!("server checkpoint: signature OK, size {}", cp.size));
         if let Some(old) = &old {
-            if old.origin != cp.origin {
-                bail!(
-                    "origin differs: saved {:?}, server {:?}",
-                    old.origin,
-                    cp.origin
-                );
-            }
-            if old.size > cp.size {
-                bail!("the server's checkpoint ({}) is older than the saved one ({}): the record was rolled back", cp.size, old.size);
-            }
-            if old.size == cp.size {
-                if old.root != cp.root {
-                    bail!(
-                        "same size {} but a different root: the record was rewritten",
-                        cp.size
-                    );
-                }
-            } else if old.size > 0 {
-                let p = c.consistency(old.size, cp.size)?;
-                if p.old_size != old.size || p.new_size != cp.size {
-                    bail!("the server sent a consistency proof for other sizes");
-                }
-                p.verify(&old.root, &cp.root).map_err(|e| {
-                    anyhow::anyhow!("the record is not an extension of the saved checkpoint: {e}")
-                })?;
-            }
+            check_extends(old, &cp, "the server's", || {
+                c.consistency(old.size, cp.size)
+            })?;
             report.push(format!("consistency {} -> {}: OK", old.size, cp.size));
         }
         for &i in &a.entries {
@@ -246,20 +231,93 @@ pub fn verify(a: &VerifyArgs) -> anyhow::Result<String> {
     Ok(report.join("\n"))
 }
 
+/// Checks that checkpoint `new` (from `whose`: the server's, the export's)
+/// extends the saved `old`: same origin, not smaller, the same root at the
+/// same size, else a consistency proof (fetched only when needed).
+fn check_extends(
+    old: &Checkpoint,
+    new: &Checkpoint,
+    whose: &str,
+    proof: impl FnOnce() -> anyhow::Result<ConsistencyProof>,
+) -> anyhow::Result<()> {
+    if old.origin != new.origin {
+        bail!(
+            "origin differs: saved {:?}, {whose} {:?}",
+            old.origin,
+            new.origin
+        );
+    }
+    if old.size > new.size {
+        bail!(
+            "{whose} checkpoint ({}) is older than the saved one ({}): the record was rolled back",
+            new.size,
+            old.size
+        );
+    }
+    if old.size == new.size {
+        if old.root != new.root {
+            bail!(
+                "same size {} but a different root: the record was rewritten",
+                new.size
+            );
+        }
+    } else if old.size > 0 {
+        let p = proof()?;
+        if p.old_size != old.size || p.new_size != new.size {
+            bail!(
+                "{whose} consistency proof is for sizes {} -> {}, not {} -> {}",
+                p.old_size,
+                p.new_size,
+                old.size,
+                new.size
+            );
+        }
+        p.verify(&old.root, &new.root).map_err(|e| {
+            anyhow::anyhow!("the record is not an extension of the saved checkpoint: {e}")
+        })?;
+    }
+    Ok(())
+}
+
 /// Writes every entry of the record that concerns `party` (its own writes
 /// and acknowledgements, the events sent to it and their deliveries), each
 /// with its inclusion proof against the server's latest signed checkpoint.
+///
+/// With `since` (a checkpoint saved earlier), the file also carries the
+/// consistency proof from it to the exported checkpoint.
 pub fn export(
     server: &str,
     token: Option<String>,
     party: &str,
     out: &Path,
+    since: Option<&Path>,
 ) -> anyhow::Result<String> {
     let c = Client::new(server, token)?;
     let key = c.get("/v1/log/key")?.text()?.trim().to_string();
     let note = c.checkpoint()?;
     let v = Verifier::parse(&key).map_err(|e| anyhow::anyhow!("server key: {e}"))?;
     let cp = open(&v, &note, "server checkpoint")?;
+    let consistency = match since {
+        Some(p) => {
+            let saved =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let old = open(&v, &saved, &p.display().to_string())?;
+            let mut fetched = None;
+            check_extends(&old, &cp, "the server's", || {
+                let proof = c.consistency(old.size, cp.size)?;
+                fetched = Some(proof.clone());
+                Ok(proof)
+            })?;
+            // Sizes equal (or the saved one empty): no proof needed, but the
+            // file still says from where it was checked.
+            Some(fetched.unwrap_or(ConsistencyProof {
+                old_size: old.size,
+                new_size: cp.size,
+                hashes: Vec::new(),
+            }))
+        }
+        None => None,
+    };
     let mut entries = Vec::new();
     let mut start = 0;
     while start < cp.size {
@@ -292,6 +350,7 @@ pub fn export(
         key,
         checkpoint: note,
         entries,
+        consistency,
     };
     std::fs::write(out, serde_json::to_vec_pretty(&ex)?)?;
     Ok(format!(

@@ -190,6 +190,52 @@ fn the_record_is_verified_from_the_server_and_from_an_export_and_tampering_is_ca
     let (ok, text) = verify(&["--key", &vkey, "--file", export.to_str().unwrap()]);
     assert!(ok, "{text}");
 
+    // Against a checkpoint alpha saved earlier, the file alone must prove
+    // that the record only grew since: an export without that proof fails,
+    // one made `--since` the saved checkpoint passes offline, and a proof
+    // altered in the file is caught.
+    let with_saved = |file: &std::path::Path| {
+        verify(&[
+            "--key",
+            &vkey,
+            "--file",
+            file.to_str().unwrap(),
+            "--checkpoint",
+            saved.to_str().unwrap(),
+        ])
+    };
+    let (ok, text) = with_saved(&export);
+    assert!(!ok, "{text}");
+    assert!(text.contains("no consistency proof"), "{text}");
+    let since = dir.join("alpha-since.json");
+    let out = Command::new(bin())
+        .args([
+            "export", "--party", "alpha", "--server", &s.base, "--token", &alpha, "--since",
+        ])
+        .arg(&saved)
+        .arg("--out")
+        .arg(&since)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, text) = with_saved(&since);
+    assert!(ok, "{text}");
+    assert!(text.contains("consistency"), "{text}");
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&since).unwrap()).unwrap();
+    let hashes = forged["consistency"]["hashes"].as_array_mut().unwrap();
+    assert!(!hashes.is_empty(), "{forged}");
+    hashes[0] = serde_json::json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+    let forgedf = dir.join("forged.json");
+    std::fs::write(&forgedf, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let (ok, text) = with_saved(&forgedf);
+    assert!(!ok, "{text}");
+    assert!(text.contains("not an extension"), "{text}");
+
     // An altered entry in the export is caught.
     let mut bad = ex.clone();
     let e0 = bad["entries"][0]["data"].as_str().unwrap().to_string();
