@@ -395,6 +395,140 @@ fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
     s.stop();
 }
 
+/// (event seq, outcome) of every webhook attempt in the record.
+fn webhook_attempts(s: &Server, token: &str) -> Vec<(u64, String)> {
+    let (_, v) = s.call("GET", "/v1/log/entries?start=0", Some(token), None);
+    v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(e["data"].as_str().unwrap())
+                .unwrap();
+            serde_json::from_slice::<Value>(&bytes).unwrap()
+        })
+        .filter(|e| e["kind"] == "webhook_attempt")
+        .map(|e| {
+            (
+                e["data"]["seq"].as_u64().unwrap(),
+                e["data"]["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Bravo declares an intent over alpha's (with its OVN): alpha is told.
+fn bravo_over_alpha(s: &Server, alpha: &str, bravo: &str, lat: f64) {
+    let (st, a) = s.call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+        Some(alpha),
+        Some(&intent_body(vec![volume(lat, 6.0, 0.01, 120, 180)], vec![])),
+    );
+    assert_eq!(st, 201, "{a}");
+    let ovn = a["operational_intent_reference"]["ovn"].as_str().unwrap();
+    let (st, v) = s.call(
+        "PUT",
+        &format!("/dss/v1/operational_intent_references/{}", new_id()),
+        Some(bravo),
+        Some(&intent_body(
+            vec![volume(lat, 6.0, 0.01, 120, 180)],
+            vec![ovn.to_string()],
+        )),
+    );
+    assert_eq!(st, 201, "{v}");
+}
+
+#[test]
+fn webhook_deliveries_cut_short_by_a_stop_are_made_after_the_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let start = |url: &str| {
+        let hook = format!("alpha={url}");
+        Server::start_in(
+            tmp.path(),
+            &[
+                "--webhook",
+                &hook,
+                "--webhook-first-backoff-s",
+                "0.2",
+                "--checkpoint-interval-s",
+                "0.1",
+            ],
+        )
+    };
+    let wait = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !ok() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // 1. Alpha's endpoint is up: its events are delivered.
+    let (url, received) = webhook_endpoint(vec![200; 8]);
+    let s = start(&url);
+    let alpha = s.token("alpha", &[SC]);
+    let bravo = s.token("bravo", &[SC]);
+    bravo_over_alpha(&s, &alpha, &bravo, 45.0);
+    received.recv_timeout(Duration::from_secs(20)).unwrap();
+    wait("first delivery recorded", &|| {
+        webhook_attempts(&s, &alpha)
+            .iter()
+            .any(|(_, o)| o == "delivered")
+    });
+    let delivered: Vec<u64> = webhook_attempts(&s, &alpha)
+        .into_iter()
+        .filter(|(_, o)| o == "delivered")
+        .map(|(seq, _)| seq)
+        .collect();
+    s.stop();
+
+    // 2. The endpoint is down: the next event is being retried when the
+    //    service stops.
+    let s = start("http://127.0.0.1:9/hook");
+    bravo_over_alpha(&s, &alpha, &bravo, 45.5);
+    wait("a retried attempt recorded", &|| {
+        webhook_attempts(&s, &alpha)
+            .iter()
+            .any(|(_, o)| o == "retrying")
+    });
+    let pending: Vec<u64> = webhook_attempts(&s, &alpha)
+        .into_iter()
+        .filter(|(_, o)| o == "retrying")
+        .map(|(seq, _)| seq)
+        .collect();
+    s.stop();
+
+    // 3. Back up: the cut-short event is posted first, nothing delivered
+    //    before is posted again, then new events follow in order.
+    let (url, received) = webhook_endpoint(vec![200; 16]);
+    let s = start(&url);
+    let seq_of = |(head, body): (String, String)| {
+        let ev: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            head.contains(&format!("x-deconflict-event-id: {}", ev["seq"])),
+            "{head}"
+        );
+        ev["seq"].as_u64().unwrap()
+    };
+    let first = seq_of(received.recv_timeout(Duration::from_secs(20)).unwrap());
+    assert_eq!(first, pending[0], "delivered before: {delivered:?}");
+    bravo_over_alpha(&s, &alpha, &bravo, 46.0);
+    let mut seen = vec![first];
+    while let Ok(r) = received.recv_timeout(Duration::from_secs(3)) {
+        seen.push(seq_of(r));
+    }
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order: {seen:?}");
+    assert!(
+        seen.iter().all(|q| !delivered.contains(q)),
+        "{seen:?} vs {delivered:?}"
+    );
+    assert!(seen.len() >= 2, "the new event came too: {seen:?}");
+    s.stop();
+}
+
 #[test]
 fn under_concurrent_writes_the_stream_delivers_every_event_in_order() {
     let s = Server::start();

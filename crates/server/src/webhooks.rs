@@ -3,10 +3,14 @@
 //! outcome is appended to the record.
 //!
 //! One task per party, so a slow or dead endpoint delays only its own
-//! party. Webhooks are a convenience beside the event stream, not its
-//! replacement: events that arrive while the service is down are not
-//! re-posted after a restart (the stream's Last-Event-ID replay covers
-//! them), and after the last retry an event is given up, recorded as such.
+//! party. Delivery is at least once, in sequence order: after a restart,
+//! each party's task first posts the events after the last one whose
+//! delivery the record shows settled (delivered or given up) — those the
+//! service never got to, and any attempt cut short by the stop — then new
+//! ones. Receivers deduplicate by `X-Deconflict-Event-Id`. A party whose
+//! webhook never had an attempt starts with new events (configuring a
+//! webhook does not replay the whole history; the stream's `?after=` does
+//! that). After the last retry an event is given up, recorded as such.
 
 use crate::core::Core;
 use serde_json::json;
@@ -14,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use store::StoredEvent;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, OnceCell};
 
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
@@ -70,6 +74,9 @@ pub fn start(core: &Arc<Core>, config: &WebhookConfig) {
             return;
         }
     };
+    // Where each party's deliveries stopped: read from the record once, by
+    // the first task that needs it; live events queue up meanwhile.
+    let cursors: Arc<OnceCell<HashMap<String, u64>>> = Arc::new(OnceCell::new());
     let mut queues: HashMap<String, mpsc::UnboundedSender<Arc<StoredEvent>>> = HashMap::new();
     for (party, url) in &config.urls {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -81,6 +88,7 @@ pub fn start(core: &Arc<Core>, config: &WebhookConfig) {
             url.clone(),
             config.clone(),
             rx,
+            cursors.clone(),
         ));
         tracing::info!(party = %party, url = %url, "webhook configured");
     }
@@ -112,54 +120,154 @@ async fn deliver(
     url: String,
     config: WebhookConfig,
     mut rx: mpsc::UnboundedReceiver<Arc<StoredEvent>>,
+    cursors: Arc<OnceCell<HashMap<String, u64>>>,
 ) {
-    while let Some(e) = rx.recv().await {
-        let mut backoff = config.first_backoff;
-        for attempt in 1..=config.max_attempts {
-            let started = Instant::now();
-            let result = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-deconflict-event-id", e.seq.to_string())
-                .header("x-deconflict-event-kind", e.kind.as_str())
-                .body(e.body.clone())
-                .send()
-                .await;
-            let (status, error) = match &result {
-                Ok(r) => (Some(r.status().as_u16()), None),
-                Err(err) => (None, Some(err.to_string())),
-            };
-            let ok = status.is_some_and(|s| (200..300).contains(&s));
-            let last = attempt == config.max_attempts;
-            let outcome = if ok {
-                "delivered"
-            } else if last {
-                "given_up"
-            } else {
-                "retrying"
-            };
-            metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
-            core.record(
-                "deconflict",
-                "webhook_attempt",
-                json!({
-                    "seq": e.seq, "party": party, "url": url, "attempt": attempt,
-                    "status": status, "error": error, "outcome": outcome,
-                    "duration_ms": started.elapsed().as_millis() as u64,
-                }),
-                Vec::new(),
-                Vec::new(),
-            )
-            .await;
-            if ok {
-                break;
+    let cursors = cursors
+        .get_or_init(|| async {
+            let store = core.store().clone();
+            match tokio::task::spawn_blocking(move || settled_cursors(store.as_ref())).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot read past webhook deliveries; starting with new events");
+                    HashMap::new()
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reading past webhook deliveries failed");
+                    HashMap::new()
+                }
             }
-            if last {
-                tracing::warn!(party = %party, seq = e.seq, "webhook delivery given up");
+        })
+        .await;
+    // The last event handed to this endpoint (settled or being tried).
+    let mut done = 0u64;
+    if let Some(&settled) = cursors.get(&party) {
+        done = settled;
+        loop {
+            let store = core.store().clone();
+            let p = party.clone();
+            let page = tokio::task::spawn_blocking(move || store.events_after(&p, done, 256)).await;
+            let page = match page {
+                Ok(Ok(page)) => page,
+                Ok(Err(e)) => {
+                    tracing::error!(party = %party, error = %e, "cannot read the events missed while down");
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(party = %party, error = %e, "reading missed events failed");
+                    break;
+                }
+            };
+            let Some(last) = page.last().map(|e| e.seq) else {
                 break;
+            };
+            if done == settled {
+                tracing::info!(party = %party, after = settled, "webhook: posting the events missed while down");
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(config.max_backoff);
+            for e in page {
+                post(&core, &client, &party, &url, &config, &e).await;
+            }
+            done = last;
         }
     }
+    while let Some(e) = rx.recv().await {
+        // Already posted from the backlog (it was read after this event
+        // was queued).
+        if e.seq <= done {
+            continue;
+        }
+        done = e.seq;
+        post(&core, &client, &party, &url, &config, &e).await;
+    }
+}
+
+/// Posts one event, retrying with backoff; every attempt goes to the record.
+async fn post(
+    core: &Core,
+    client: &reqwest::Client,
+    party: &str,
+    url: &str,
+    config: &WebhookConfig,
+    e: &StoredEvent,
+) {
+    let mut backoff = config.first_backoff;
+    for attempt in 1..=config.max_attempts {
+        let started = Instant::now();
+        let result = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-deconflict-event-id", e.seq.to_string())
+            .header("x-deconflict-event-kind", e.kind.as_str())
+            .body(e.body.clone())
+            .send()
+            .await;
+        let (status, error) = match &result {
+            Ok(r) => (Some(r.status().as_u16()), None),
+            Err(err) => (None, Some(err.to_string())),
+        };
+        let ok = status.is_some_and(|s| (200..300).contains(&s));
+        let last = attempt == config.max_attempts;
+        let outcome = if ok {
+            "delivered"
+        } else if last {
+            "given_up"
+        } else {
+            "retrying"
+        };
+        metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
+        core.record(
+            "deconflict",
+            "webhook_attempt",
+            json!({
+                "seq": e.seq, "party": party, "url": url, "attempt": attempt,
+                "status": status, "error": error, "outcome": outcome,
+                "duration_ms": started.elapsed().as_millis() as u64,
+            }),
+            Vec::new(),
+            Vec::new(),
+        )
+        .await;
+        if ok {
+            break;
+        }
+        if last {
+            tracing::warn!(party = %party, seq = e.seq, "webhook delivery given up");
+            break;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(config.max_backoff);
+    }
+}
+
+/// Per party, the latest event whose webhook delivery the record shows
+/// settled (delivered or given up). Only entries that mention a webhook
+/// attempt are parsed.
+fn settled_cursors(store: &dyn store::Store) -> store::Result<HashMap<String, u64>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        kind: String,
+        data: Attempt,
+    }
+    #[derive(serde::Deserialize)]
+    struct Attempt {
+        seq: u64,
+        party: String,
+        outcome: String,
+    }
+    let finder = memchr::memmem::Finder::new(b"\"webhook_attempt\"");
+    let mut out: HashMap<String, u64> = HashMap::new();
+    for bytes in store.load_log()? {
+        if finder.find(&bytes).is_none() {
+            continue;
+        }
+        let Ok(e) = serde_json::from_slice::<Entry>(&bytes) else {
+            continue;
+        };
+        if e.kind == "webhook_attempt"
+            && matches!(e.data.outcome.as_str(), "delivered" | "given_up")
+        {
+            let c = out.entry(e.data.party).or_default();
+            *c = (*c).max(e.data.seq);
+        }
+    }
+    Ok(out)
 }
