@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{intent_body, new_id, volume, wait_for, Server, CMSA, SC};
+use common::{first_event_of_kind, intent_body, new_id, volume, wait_for, Server, CMSA, SC};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -91,7 +91,7 @@ fn leaving_the_declared_volumes_is_reported_marked_and_resolved() {
     );
     assert_eq!(sent_to["nonconformances"].as_array().unwrap().len(), 1);
     for (token, critical) in [(&alpha, true), (&bravo, false)] {
-        let events = read_kind(&s, token, "nonconformance");
+        let events = first_event_of_kind(&s, token, "nonconformance");
         assert_eq!(events["data"]["change"], "new", "{events}");
         assert_eq!(events["critical"], critical, "{events}");
     }
@@ -118,30 +118,4 @@ fn leaving_the_declared_volumes_is_reported_marked_and_resolved() {
         "{v}"
     );
     s.stop();
-}
-
-/// The first event of `kind` on the party's stream.
-fn read_kind(s: &Server, token: &str, kind: &str) -> Value {
-    use std::io::{BufRead, BufReader};
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let resp = client
-        .get(format!("{}/v1/events", s.base))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
-    let mut event = String::new();
-    for line in BufReader::new(resp).lines() {
-        let line = line.unwrap();
-        if let Some(v) = line.strip_prefix("event:") {
-            event = v.trim().to_string();
-        } else if let Some(v) = line.strip_prefix("data:") {
-            if event == kind {
-                return serde_json::from_str(v.trim()).unwrap();
-            }
-        }
-    }
-    panic!("no {kind} event");
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{wait_for, Server};
+use common::{first_event_of_kind, iso, new_id, wait_for, Server, SC};
 use std::io::Write;
 use std::net::TcpListener;
 
@@ -270,6 +270,63 @@ fn an_sbs_feed_over_tcp_is_read_reconnected_and_survives_garbage() {
     assert_eq!(feed["kind"], "sbs");
     assert_eq!(feed["connected"], true, "{v}");
     assert!(feed["malformed"].as_u64().unwrap() >= 1, "{v}");
+    drop(conn);
+    s.stop();
+}
+
+#[test]
+fn a_loss_of_separation_between_surveillance_aircraft_is_told_to_parties_nearby() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(tmp.path(), &["--sbs", &addr]);
+    // Alpha watches the airspace around FL200 there; neither aircraft is its.
+    let alpha = s.token("alpha", &[SC]);
+    let now = chrono::Utc::now();
+    let (st, v) = s.call(
+        "PUT",
+        &format!("/dss/v1/subscriptions/{}", new_id()),
+        Some(&alpha),
+        Some(&serde_json::json!({
+            "extents": {
+                "volume": {
+                    "outline_circle": {"center": {"lat": 46.5, "lng": 7.25}, "radius": {"value": 3000, "units": "M"}},
+                    "altitude_lower": {"value": 5000, "reference": "W84", "units": "M"},
+                    "altitude_upper": {"value": 7000, "reference": "W84", "units": "M"}
+                },
+                "time_start": {"value": iso(now), "format": "RFC3339"},
+                "time_end": {"value": iso(now + chrono::Duration::hours(1)), "format": "RFC3339"}
+            },
+            "uss_base_url": "https://alpha.example",
+            "notify_for_operational_intents": true
+        })),
+    );
+    assert_eq!(st, 200, "{v}");
+
+    // Two ADS-B aircraft 100 ft apart at the same position: a loss of
+    // separation between aircraft of no party.
+    let (mut conn, _) = listener.accept().unwrap();
+    let t = sbs_time();
+    for (icao, ft) in [("4CA2D6", 20000), ("3C6444", 20100)] {
+        writeln!(conn, "MSG,4,1,1,{icao},1,{t},{t},,,300,90.0,,,0,,,,,0\r").unwrap();
+        writeln!(
+            conn,
+            "MSG,3,1,1,{icao},1,{t},{t},,{ft},,,46.5,7.25,,,0,0,0,0\r"
+        )
+        .unwrap();
+    }
+    conn.flush().unwrap();
+    let ev = first_event_of_kind(&s, &alpha, "traffic_alert");
+    let data = &ev["data"];
+    assert_eq!(data["change"], "new", "{ev}");
+    assert_eq!(data["alert"]["kind"], "loss_of_separation", "{ev}");
+    assert!(data["alert"]["party_a"].is_null(), "{ev}");
+    assert!(
+        (data["near"]["lat_deg"].as_f64().unwrap() - 46.5).abs() < 0.01,
+        "{ev}"
+    );
+    // An advisory: nobody answers for these aircraft.
+    assert_eq!(ev["critical"], false, "{ev}");
     drop(conn);
     s.stop();
 }

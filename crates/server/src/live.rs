@@ -354,6 +354,14 @@ impl Live {
         f(feeds.entry(name.to_string()).or_default());
     }
 
+    /// Where an aircraft is estimated to be now, if it is tracked.
+    pub fn position_of(&self, aircraft_id: &str) -> Option<tactical::geometry::Kinematics> {
+        self.engine
+            .lock()
+            .track_at(aircraft_id, Utc::now())
+            .map(|t| t.state)
+    }
+
     pub fn feeds(&self) -> Vec<FeedStatus> {
         self.feeds.lock().values().cloned().collect()
     }
@@ -538,25 +546,48 @@ async fn next_or_warn<T: Clone>(rx: &mut broadcast::Receiver<T>, what: &str) -> 
 }
 
 /// Sends every alert change to the hotlines of the parties of its two
-/// aircraft, through the record. Alerts between aircraft of no known party
-/// (surveillance feeds) are shown by the API but go to no hotline.
+/// aircraft, through the record.
+///
+/// Between aircraft of no known party (both from surveillance feeds) there
+/// is nobody to answer for either, but parties flying nearby should know:
+/// the start and end of a loss of separation (not predicted conflicts, nor
+/// updates, which in busy surveillance traffic would drown the hotlines) go
+/// to the parties with intents or subscriptions within 5 km / 300 m of it
+/// over the next 10 minutes, as advisories (not critical), with `near` set
+/// to where it is.
 pub async fn alerts_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
     let mut rx = live.subscribe();
     while let Some(change) = next_or_warn(&mut rx, "alert changes").await {
         let a = &change.alert;
-        let mut parties: Vec<&String> = a.party_a.iter().chain(a.party_b.iter()).collect();
+        let mut parties: Vec<String> = a.party_a.iter().chain(a.party_b.iter()).cloned().collect();
         parties.sort();
         parties.dedup();
-        if parties.is_empty() {
-            continue;
-        }
-        let data = serde_json::to_value(&*change).expect("plain data");
+        let mut data = serde_json::to_value(&*change).expect("plain data");
         // A new loss of separation is what nobody may miss.
-        let critical = change.change == "new" && a.kind == "loss_of_separation";
+        let mut critical = change.change == "new" && a.kind == "loss_of_separation";
+        if parties.is_empty() {
+            if a.kind != "loss_of_separation" || change.change == "updated" {
+                continue;
+            }
+            let Some(p) = live.position_of(&a.aircraft_a) else {
+                continue;
+            };
+            parties = core
+                .read(|d| d.parties_near(&nearby(p.lat_deg, p.lon_deg, p.alt_m)))
+                .await
+                .into_iter()
+                .collect();
+            if parties.is_empty() {
+                continue;
+            }
+            critical = false;
+            data["near"] =
+                serde_json::json!({"lat_deg": p.lat_deg, "lon_deg": p.lon_deg, "alt_m": p.alt_m});
+        }
         let events = parties
             .into_iter()
             .map(|p| crate::hotline::NewEvent {
-                party: p.clone(),
+                party: p,
                 kind: "traffic_alert",
                 critical,
                 sender: None,
@@ -565,6 +596,23 @@ pub async fn alerts_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
             .collect();
         core.record("deconflict", "traffic_alert", data, Vec::new(), events)
             .await;
+    }
+}
+
+/// "Nearby" for traffic advisories: 5 km and 300 m around a position, over
+/// the next 10 minutes.
+fn nearby(lat_deg: f64, lon_deg: f64, alt_m: f64) -> airspace::Volume4D {
+    let now = Utc::now();
+    airspace::Volume4D {
+        footprint: airspace::Footprint::Circle {
+            center: airspace::LatLng::new(lat_deg, lon_deg),
+            radius_m: 5_000.0,
+        },
+        altitude: airspace::AltitudeRange {
+            lower_m: alt_m - 300.0,
+            upper_m: alt_m + 300.0,
+        },
+        time: airspace::TimeRange::new(now, now + chrono::Duration::minutes(10)),
     }
 }
 
@@ -608,19 +656,7 @@ pub async fn conformance_to_events(core: Arc<crate::core::Core>, live: Arc<Live>
             ),
         };
         let view = NonConformanceView::from(n);
-        // Nearby: 5 km and 300 m around the aircraft, over the next 10 minutes.
-        let now = Utc::now();
-        let around = airspace::Volume4D {
-            footprint: airspace::Footprint::Circle {
-                center: airspace::LatLng::new(n.position.lat_deg, n.position.lon_deg),
-                radius_m: 5_000.0,
-            },
-            altitude: airspace::AltitudeRange {
-                lower_m: n.position.alt_m - 300.0,
-                upper_m: n.position.alt_m + 300.0,
-            },
-            time: airspace::TimeRange::new(now, now + chrono::Duration::minutes(10)),
-        };
+        let around = nearby(n.position.lat_deg, n.position.lon_deg, n.position.alt_m);
         let mut parties = core.read(|d| d.parties_near(&around)).await;
         parties.insert(n.owner.clone());
         let data = serde_json::json!({ "change": change, "nonconformance": view, "resolved_because": reason });

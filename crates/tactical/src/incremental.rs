@@ -142,7 +142,14 @@ impl IncrementalEngine {
     /// along its last velocity, but never further than the extrapolation
     /// limit, so a silent aircraft is shown where it was last plausible.
     pub fn tracks_at(&self, now: DateTime<Utc>) -> impl Iterator<Item = TrackView<'_>> {
-        self.tracks.iter().map(move |(id, t)| TrackView {
+        self.tracks
+            .keys()
+            .filter_map(move |id| self.track_at(id, now))
+    }
+
+    /// One tracked aircraft as estimated at `now` (see [`Self::tracks_at`]).
+    pub fn track_at(&self, id: &str, now: DateTime<Utc>) -> Option<TrackView<'_>> {
+        self.tracks.get_key_value(id).map(|(id, t)| TrackView {
             aircraft_id: id,
             party: t.party.as_deref(),
             callsign: t.callsign.as_deref(),

@@ -214,3 +214,31 @@ pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The first event of `kind` on the party's stream (`GET /v1/events` from
+/// the start), its data parsed; fails the test after 20 s without one.
+#[allow(dead_code)] // not every test binary reads the stream
+pub fn first_event_of_kind(s: &Server, token: &str, kind: &str) -> Value {
+    use std::io::{BufRead, BufReader};
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let resp = client
+        .get(format!("{}/v1/events", s.base))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    let mut event = String::new();
+    for line in BufReader::new(resp).lines() {
+        let Ok(line) = line else { break };
+        if let Some(v) = line.strip_prefix("event:") {
+            event = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if event == kind {
+                return serde_json::from_str(v.trim()).unwrap();
+            }
+        }
+    }
+    panic!("no {kind} event");
+}
