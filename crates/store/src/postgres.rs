@@ -75,6 +75,9 @@
 //!   primary keys); YugabyteDB hash-shards the first primary-key column by
 //!   default, so `ORDER BY idx`/`seq` scans sort everything: declare
 //!   `PRIMARY KEY (idx ASC)` there (not valid PostgreSQL syntax).
+//! - `idle_in_transaction_session_timeout` (the fence for a frozen instance,
+//!   see `IDLE_IN_TRANSACTION_TIMEOUT`) is a session variable of CockroachDB
+//!   and YugabyteDB too.
 //! - `SET synchronous_commit = on` is accepted by CockroachDB (a no-op since
 //!   20.2) and by YugabyteDB; both replicate a commit synchronously (Raft)
 //!   before answering anyway.
@@ -220,10 +223,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How long a session of this service may sit idle inside a transaction
+/// before the database ends it (and the transaction with it).
+///
+/// This fences a frozen instance: one stopped (SIGSTOP, a VM paused, a
+/// stalled host) while it holds the pool's write lock keeps its connection
+/// open, so without a limit the others would wait for the lock as long as
+/// it stays frozen, and if it ever woke it would commit what it prepared
+/// from a stale view. With the limit the database rolls its transaction
+/// back and releases the lock; the woken instance's commit fails (an
+/// error, never a write behind anyone's back). Our transactions are never
+/// idle for more than milliseconds (in-memory work between statements).
+/// Override with `options=-c idle_in_transaction_session_timeout=…` in the
+/// URL. (A dead host is noticed through the database server's TCP
+/// keepalive settings instead.)
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "30s";
+
 fn connect(config: &Config) -> std::result::Result<Client, PgError> {
     let mut client = config.connect(NoTls)?;
     // An acknowledgement promises durability, whatever the server's default.
     client.batch_execute("SET synchronous_commit = on")?;
+    if !config
+        .get_options()
+        .is_some_and(|o| o.contains("idle_in_transaction_session_timeout"))
+    {
+        client.batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_TIMEOUT}'"
+        ))?;
+    }
     Ok(client)
 }
 

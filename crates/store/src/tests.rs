@@ -601,6 +601,50 @@ mod postgres_only {
     }
 
     #[test]
+    fn a_frozen_instance_holding_the_write_lock_is_fenced_off() {
+        let Some(db) = TestDb::create() else { return };
+        let sep = if db.url.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{}{sep}options=-c%20idle_in_transaction_session_timeout%3D1s",
+            db.url
+        );
+        let frozen = PgStore::open(&url).unwrap();
+        let other = PgStore::open(&url).unwrap();
+        let entry = |i: u64, who: &str| crate::Commit {
+            log: vec![(i, who.as_bytes().to_vec())],
+            ..Default::default()
+        };
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            // One instance takes the lock and freezes (its connection stays
+            // open, idle in the transaction) for longer than the timeout.
+            let frozen_result = s.spawn(|| {
+                frozen.write_exclusive(0, &mut |tail, _| {
+                    locked_tx.send(tail.len()).unwrap();
+                    std::thread::sleep(Duration::from_secs(3));
+                    Ok(entry(0, "frozen"))
+                })
+            });
+            assert_eq!(locked_rx.recv().unwrap(), 0);
+            // The other gets the lock once the database has ended the
+            // frozen transaction, and sees nothing of it.
+            let mut seen = None;
+            other
+                .write_exclusive(0, &mut |tail, _| {
+                    seen = Some(tail.len());
+                    Ok(entry(0, "other"))
+                })
+                .unwrap();
+            assert_eq!(seen, Some(0));
+            // Waking up, the frozen instance cannot commit what it prepared.
+            let err = frozen_result.join().unwrap().err().expect("fenced off");
+            assert!(!err.to_string().is_empty());
+        });
+        let log = other.load_log().unwrap();
+        assert_eq!(log, vec![b"other".to_vec()]);
+    }
+
+    #[test]
     fn an_unreachable_server_is_an_error_naming_it() {
         let err = PgStore::open("postgres://postgres@127.0.0.1:1/none?connect_timeout=2")
             .err()
