@@ -6,53 +6,9 @@
 
 mod common;
 
+use common::pg::Db;
 use common::{bin, intent_body, new_id, volume, Server, SC};
 use std::process::Command;
-
-fn admin_url() -> String {
-    std::env::var("DECONFLICT_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A fresh database, dropped when this goes out of scope.
-struct Db {
-    name: String,
-}
-
-impl Db {
-    fn create() -> Option<Db> {
-        if std::env::var("DECONFLICT_SKIP_PG").as_deref() == Ok("1") {
-            eprintln!("DECONFLICT_SKIP_PG=1: skipping");
-            return None;
-        }
-        let mut c = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is not reachable at {} ({e}); set DECONFLICT_SKIP_PG=1 to skip",
-                admin_url()
-            )
-        });
-        let name = format!("deconflict_cli_{}", uuid::Uuid::new_v4().simple());
-        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        Some(Db { name })
-    }
-
-    fn url(&self) -> String {
-        let admin = admin_url();
-        let base = &admin[..admin.rfind('/').unwrap()];
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
 
 #[test]
 fn on_postgres_acknowledged_writes_survive_restart_and_sigkill_and_the_record_verifies() {

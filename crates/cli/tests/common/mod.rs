@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod pg;
+
 pub const SC: &str = "utm.strategic_coordination";
 pub const CM: &str = "utm.constraint_management";
 pub const CP: &str = "utm.constraint_processing";
@@ -217,7 +219,6 @@ pub fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
 
 /// The first event of `kind` on the party's stream (`GET /v1/events` from
 /// the start), its data parsed; fails the test after 20 s without one.
-#[allow(dead_code)] // not every test binary reads the stream
 pub fn first_event_of_kind(s: &Server, token: &str, kind: &str) -> Value {
     use std::io::{BufRead, BufReader};
     let client = reqwest::blocking::Client::builder()
