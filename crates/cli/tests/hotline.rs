@@ -419,6 +419,15 @@ fn webhook_attempts(s: &Server, token: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// Event seqs of the webhook attempts with this outcome, in record order.
+fn attempted(s: &Server, token: &str, outcome: &str) -> Vec<u64> {
+    webhook_attempts(s, token)
+        .into_iter()
+        .filter(|(_, o)| o == outcome)
+        .map(|(seq, _)| seq)
+        .collect()
+}
+
 /// Bravo declares an intent over alpha's (with its OVN): alpha is told.
 fn bravo_over_alpha(s: &Server, alpha: &str, bravo: &str, lat: f64) {
     let (st, a) = s.call(
@@ -474,15 +483,9 @@ fn webhook_deliveries_cut_short_by_a_stop_are_made_after_the_restart() {
     bravo_over_alpha(&s, &alpha, &bravo, 45.0);
     received.recv_timeout(Duration::from_secs(20)).unwrap();
     wait("first delivery recorded", &|| {
-        webhook_attempts(&s, &alpha)
-            .iter()
-            .any(|(_, o)| o == "delivered")
+        !attempted(&s, &alpha, "delivered").is_empty()
     });
-    let delivered: Vec<u64> = webhook_attempts(&s, &alpha)
-        .into_iter()
-        .filter(|(_, o)| o == "delivered")
-        .map(|(seq, _)| seq)
-        .collect();
+    let delivered = attempted(&s, &alpha, "delivered");
     s.stop();
 
     // 2. The endpoint is down: the next event is being retried when the
@@ -490,15 +493,9 @@ fn webhook_deliveries_cut_short_by_a_stop_are_made_after_the_restart() {
     let s = start("http://127.0.0.1:9/hook");
     bravo_over_alpha(&s, &alpha, &bravo, 45.5);
     wait("a retried attempt recorded", &|| {
-        webhook_attempts(&s, &alpha)
-            .iter()
-            .any(|(_, o)| o == "retrying")
+        !attempted(&s, &alpha, "retrying").is_empty()
     });
-    let pending: Vec<u64> = webhook_attempts(&s, &alpha)
-        .into_iter()
-        .filter(|(_, o)| o == "retrying")
-        .map(|(seq, _)| seq)
-        .collect();
+    let pending = attempted(&s, &alpha, "retrying");
     s.stop();
 
     // 3. Back up: the cut-short event is posted first, nothing delivered

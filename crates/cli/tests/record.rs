@@ -167,18 +167,24 @@ fn the_record_is_verified_from_the_server_and_from_an_export_and_tampering_is_ca
 
     // Export alpha's entries with proofs, verify the file offline.
     let export = dir.join("alpha.json");
-    let out = Command::new(bin())
-        .args([
-            "export", "--party", "alpha", "--server", &s.base, "--token", &alpha, "--out",
-        ])
-        .arg(&export)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // `deconflict export` of alpha's entries to `out`, with `extra` options.
+    let export_to = |out: &std::path::Path, extra: &[&std::ffi::OsStr]| {
+        let done = Command::new(bin())
+            .args([
+                "export", "--party", "alpha", "--server", &s.base, "--token", &alpha,
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    };
+    export_to(&export, &[]);
     let ex: serde_json::Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
     let indices: Vec<u64> = ex["entries"]
         .as_array()
@@ -208,20 +214,7 @@ fn the_record_is_verified_from_the_server_and_from_an_export_and_tampering_is_ca
     assert!(!ok, "{text}");
     assert!(text.contains("no consistency proof"), "{text}");
     let since = dir.join("alpha-since.json");
-    let out = Command::new(bin())
-        .args([
-            "export", "--party", "alpha", "--server", &s.base, "--token", &alpha, "--since",
-        ])
-        .arg(&saved)
-        .arg("--out")
-        .arg(&since)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_to(&since, &["--since".as_ref(), saved.as_os_str()]);
     let (ok, text) = with_saved(&since);
     assert!(ok, "{text}");
     assert!(text.contains("consistency"), "{text}");
