@@ -2,25 +2,17 @@
 // operational intent it flies, seen outside that intent's volumes, is
 // marked as non-conforming; back inside, the mark goes.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, newPage, signInDev, shot } from './harness.mjs';
+import { serverAndBrowser, newPage, signInDev, shot } from './harness.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser();
 
 const LNG = 7.44;
 const LAT = 46.95;
 
 test('an aircraft outside its declared volumes is highlighted as non-conforming', async () => {
-  const page = await newPage(browser, server.url);
+  const page = await newPage(ctx.browser, ctx.server.url);
   await signInDev(page, 'alpha');
   await page.evaluate(([lng, lat]) => {
     window.deconflict.goTo(lng, lat, 14);

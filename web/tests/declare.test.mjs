@@ -3,23 +3,15 @@
 // sees the conflict event and acknowledges it; bravo's "sent" view shows the
 // acknowledgement.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, newPage, signInDev, drawPolygon, square, shot, waitMessage } from './harness.mjs';
+import { serverAndBrowser, newPage, signInDev, drawPolygon, square, shot, waitMessage } from './harness.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser();
 
 test('declare, see the conflict before sending, send, acknowledge', async () => {
-  const alpha = await newPage(browser, server.url);
-  const bravo = await newPage(browser, server.url);
+  const alpha = await newPage(ctx.browser, ctx.server.url);
+  const bravo = await newPage(ctx.browser, ctx.server.url);
   await signInDev(alpha, 'alpha');
   await signInDev(bravo, 'bravo');
   for (const p of [alpha, bravo]) await p.evaluate(() => window.deconflict.goTo(7.0, 46.0, 12));

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = resolve(here, '../..');
@@ -140,4 +141,20 @@ export async function waitMessage(page, re, timeout = 15_000) {
     const said = await page.textContent('[data-testid=declare-message]');
     throw new Error(`declare message ${JSON.stringify(said)} does not match ${re}`);
   }
+}
+
+/// A server (`startServer(extraArgs)`) and a browser for the tests of one
+/// file: started before them, stopped after. Read them from the returned
+/// object inside the tests.
+export function serverAndBrowser(extraArgs = []) {
+  const ctx = { server: null, browser: null };
+  before(async () => {
+    ctx.server = await startServer(extraArgs);
+    ctx.browser = await launch();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.stop();
+  });
+  return ctx;
 }

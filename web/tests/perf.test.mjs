@@ -5,26 +5,18 @@
 // geometry). Prints the measured times; fails only if the map stops
 // answering (a generous bound, the machine is shared).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launch, newPage, signInDev, shot, screenshots } from './harness.mjs';
+import { serverAndBrowser, newPage, signInDev, shot, screenshots } from './harness.mjs';
 
 const N_AIRCRAFT = Number(process.env.PERF_AIRCRAFT || 5000);
 const N_INTENTS = Number(process.env.PERF_INTENTS || 10000);
 const CENTER = [8.0, 46.5];
 const GRID_DEG = 0.4; // the intents' grid: ~30 km × 44 km, under the DSS's 2,500 km²
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const ctx = serverAndBrowser();
 
 const stats = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -52,7 +44,7 @@ function volume([lng, lat], d, start, end) {
 }
 
 async function call(method, path, token, body) {
-  const r = await fetch(server.url + path, {
+  const r = await fetch(ctx.server.url + path, {
     method,
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -100,10 +92,10 @@ async function postFleet(token, ac) {
 }
 
 test(`map with ${N_AIRCRAFT} aircraft and ${N_INTENTS} intents`, { timeout: 600_000 }, async () => {
-  const viewer = await server.token('viewer');
-  const bulk = await server.token('bulk');
-  const fleetTok = await server.token('fleet');
-  const page = await newPage(browser, server.url);
+  const viewer = await ctx.server.token('viewer');
+  const bulk = await ctx.server.token('bulk');
+  const fleetTok = await ctx.server.token('fleet');
+  const page = await newPage(ctx.browser, ctx.server.url);
   await signInDev(page, 'viewer');
   await page.evaluate(([x, y]) => window.deconflict.goTo(x, y, 8), CENTER);
   const report = {};
