@@ -274,6 +274,69 @@ fn an_sbs_feed_over_tcp_is_read_reconnected_and_survives_garbage() {
     s.stop();
 }
 
+/// Subscribes the party to a 3 km circle, between two altitudes, for an hour.
+fn watch(s: &Server, token: &str, lat: f64, lng: f64, lower_m: f64, upper_m: f64) {
+    let now = chrono::Utc::now();
+    let (st, v) = s.call(
+        "PUT",
+        &format!("/dss/v1/subscriptions/{}", new_id()),
+        Some(token),
+        Some(&serde_json::json!({
+            "extents": {
+                "volume": {
+                    "outline_circle": {"center": {"lat": lat, "lng": lng}, "radius": {"value": 3000, "units": "M"}},
+                    "altitude_lower": {"value": lower_m, "reference": "W84", "units": "M"},
+                    "altitude_upper": {"value": upper_m, "reference": "W84", "units": "M"}
+                },
+                "time_start": {"value": iso(now), "format": "RFC3339"},
+                "time_end": {"value": iso(now + chrono::Duration::hours(1)), "format": "RFC3339"}
+            },
+            "uss_base_url": "https://watcher.example",
+            "notify_for_operational_intents": true
+        })),
+    );
+    assert_eq!(st, 200, "{v}");
+}
+
+#[test]
+fn a_loss_of_separation_is_critical_for_its_parties_and_an_advisory_for_those_nearby() {
+    let s = Server::start();
+    let alpha = s.token("alpha", &["any"]);
+    let bravo = s.token("bravo", &["any"]);
+    let charlie = s.token("charlie", &[SC]);
+    watch(&s, &charlie, 46.0, 7.0, 9000.0, 11000.0);
+    // Alpha's and bravo's aircraft 50 m apart at 10,000 m: separation lost.
+    for (token, id, party, lon) in [
+        (&alpha, "A1", "alpha", 7.0),
+        (&bravo, "B1", "bravo", 7.0006),
+    ] {
+        let (st, v) = s.raw(
+            "POST",
+            "/v1/traffic/telemetry",
+            token,
+            telemetry(id, party, 46.0, lon, 0.0).into_bytes(),
+        );
+        assert_eq!(st, 200, "{v}");
+    }
+    let to_alpha = first_event_of_kind(&s, &alpha, "traffic_alert");
+    assert_eq!(
+        to_alpha["data"]["alert"]["kind"], "loss_of_separation",
+        "{to_alpha}"
+    );
+    assert_eq!(to_alpha["critical"], true, "{to_alpha}");
+    let to_charlie = first_event_of_kind(&s, &charlie, "traffic_alert");
+    assert_eq!(
+        to_charlie["data"]["alert"]["aircraft_a"], "A1",
+        "{to_charlie}"
+    );
+    assert_eq!(to_charlie["critical"], false, "{to_charlie}");
+    assert!(
+        to_charlie["data"]["near"]["alt_m"].as_f64().is_some(),
+        "{to_charlie}"
+    );
+    s.stop();
+}
+
 #[test]
 fn a_loss_of_separation_between_surveillance_aircraft_is_told_to_parties_nearby() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -282,26 +345,7 @@ fn a_loss_of_separation_between_surveillance_aircraft_is_told_to_parties_nearby(
     let s = Server::start_in(tmp.path(), &["--sbs", &addr]);
     // Alpha watches the airspace around FL200 there; neither aircraft is its.
     let alpha = s.token("alpha", &[SC]);
-    let now = chrono::Utc::now();
-    let (st, v) = s.call(
-        "PUT",
-        &format!("/dss/v1/subscriptions/{}", new_id()),
-        Some(&alpha),
-        Some(&serde_json::json!({
-            "extents": {
-                "volume": {
-                    "outline_circle": {"center": {"lat": 46.5, "lng": 7.25}, "radius": {"value": 3000, "units": "M"}},
-                    "altitude_lower": {"value": 5000, "reference": "W84", "units": "M"},
-                    "altitude_upper": {"value": 7000, "reference": "W84", "units": "M"}
-                },
-                "time_start": {"value": iso(now), "format": "RFC3339"},
-                "time_end": {"value": iso(now + chrono::Duration::hours(1)), "format": "RFC3339"}
-            },
-            "uss_base_url": "https://alpha.example",
-            "notify_for_operational_intents": true
-        })),
-    );
-    assert_eq!(st, 200, "{v}");
+    watch(&s, &alpha, 46.5, 7.25, 5000.0, 7000.0);
 
     // Two ADS-B aircraft 100 ft apart at the same position: a loss of
     // separation between aircraft of no party.

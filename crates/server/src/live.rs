@@ -546,56 +546,61 @@ async fn next_or_warn<T: Clone>(rx: &mut broadcast::Receiver<T>, what: &str) -> 
 }
 
 /// Sends every alert change to the hotlines of the parties of its two
-/// aircraft, through the record.
+/// aircraft, through the record (critical for a new loss of separation).
 ///
-/// Between aircraft of no known party (both from surveillance feeds) there
-/// is nobody to answer for either, but parties flying nearby should know:
-/// the start and end of a loss of separation (not predicted conflicts, nor
-/// updates, which in busy surveillance traffic would drown the hotlines) go
-/// to the parties with intents or subscriptions within 5 km / 300 m of it
-/// over the next 10 minutes, as advisories (not critical), with `near` set
-/// to where it is.
+/// A loss of separation also concerns whoever flies or watches nearby: its
+/// start and end (not its updates, and not predicted conflicts, which in
+/// busy traffic would drown the hotlines) go as advisories (not critical) to
+/// the other parties with intents or subscriptions within 5 km / 300 m of it
+/// over the next 10 minutes, with `near` set to where it is. Between two
+/// aircraft of no party (both from surveillance feeds) they are the only
+/// ones told.
 pub async fn alerts_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
     let mut rx = live.subscribe();
     while let Some(change) = next_or_warn(&mut rx, "alert changes").await {
         let a = &change.alert;
-        let mut parties: Vec<String> = a.party_a.iter().chain(a.party_b.iter()).cloned().collect();
-        parties.sort();
-        parties.dedup();
+        let mut involved: Vec<String> = a.party_a.iter().chain(a.party_b.iter()).cloned().collect();
+        involved.sort();
+        involved.dedup();
         let mut data = serde_json::to_value(&*change).expect("plain data");
-        // A new loss of separation is what nobody may miss.
-        let mut critical = change.change == "new" && a.kind == "loss_of_separation";
-        if parties.is_empty() {
-            if a.kind != "loss_of_separation" || change.change == "updated" {
-                continue;
-            }
-            let Some(p) = live.position_of(&a.aircraft_a) else {
-                continue;
-            };
-            parties = core
+        let mut nearby_parties = Vec::new();
+        let advise = a.kind == "loss_of_separation" && change.change != "updated";
+        if let Some(p) = live.position_of(&a.aircraft_a).filter(|_| advise) {
+            nearby_parties = core
                 .read(|d| d.parties_near(&nearby(p.lat_deg, p.lon_deg, p.alt_m)))
                 .await
                 .into_iter()
+                .filter(|party| !involved.contains(party))
                 .collect();
-            if parties.is_empty() {
-                continue;
+            if !nearby_parties.is_empty() {
+                data["near"] = serde_json::json!({"lat_deg": p.lat_deg, "lon_deg": p.lon_deg, "alt_m": p.alt_m});
             }
-            critical = false;
-            data["near"] =
-                serde_json::json!({"lat_deg": p.lat_deg, "lon_deg": p.lon_deg, "alt_m": p.alt_m});
         }
-        let events = parties
+        if involved.is_empty() && nearby_parties.is_empty() {
+            continue;
+        }
+        // A new loss of separation is what its parties may not miss.
+        let critical = change.change == "new" && a.kind == "loss_of_separation";
+        let event = |party: String, critical: bool| crate::hotline::NewEvent {
+            party,
+            kind: "traffic_alert",
+            critical,
+            sender: None,
+            data: data.clone(),
+        };
+        let events = involved
             .into_iter()
-            .map(|p| crate::hotline::NewEvent {
-                party: p,
-                kind: "traffic_alert",
-                critical,
-                sender: None,
-                data: data.clone(),
-            })
+            .map(|p| event(p, critical))
+            .chain(nearby_parties.into_iter().map(|p| event(p, false)))
             .collect();
-        core.record("deconflict", "traffic_alert", data, Vec::new(), events)
-            .await;
+        core.record(
+            "deconflict",
+            "traffic_alert",
+            data.clone(),
+            Vec::new(),
+            events,
+        )
+        .await;
     }
 }
 
