@@ -147,8 +147,10 @@ pub struct ExchangeRecordIn {
     #[serde(default)]
     pub response_code: i32,
     pub problem: Option<String>,
-    /// Listed as required by the spec but given no schema: any JSON value.
-    pub request_source: serde_json::Value,
+    /// Listed as required by the spec but given no schema, and not sent by
+    /// the InterUSS clients (their qualifier's report has none): optional,
+    /// any JSON value.
+    pub request_source: Option<serde_json::Value>,
 }
 
 // ---------------------------------------------------------------- input conversion
