@@ -637,7 +637,7 @@ mod postgres_only {
                 .unwrap();
             assert_eq!(seen, Some(0));
             // Waking up, the frozen instance cannot commit what it prepared.
-            let err = frozen_result.join().unwrap().err().expect("fenced off");
+            let err = frozen_result.join().unwrap().expect_err("fenced off");
             assert!(!err.to_string().is_empty());
         });
         let log = other.load_log().unwrap();
