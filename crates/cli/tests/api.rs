@@ -431,6 +431,15 @@ fn availability_and_reports() {
         Some(&json!({"exchange": exchange})),
     );
     assert_eq!(st, 201, "{v}");
+    // ...and the report kept says so, with every field the schema requires.
+    assert!(v["exchange"]["request_source"].is_null(), "{v}");
+    assert!(
+        v["exchange"]
+            .as_object()
+            .unwrap()
+            .contains_key("request_source"),
+        "{v}"
+    );
 }
 
 #[test]

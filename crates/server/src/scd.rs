@@ -575,6 +575,12 @@ async fn make_report(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let claims = authorize(&st, &headers, REPORT).await?;
     validate_report(&body)?;
+    // The spec requires `request_source` (giving it no schema) but the
+    // InterUSS clients never send it: kept and answered as an explicit
+    // null, "not given", so the stored report has every required field.
+    if let Some(x) = body["exchange"].as_object_mut() {
+        x.entry("request_source").or_insert(Value::Null);
+    }
     let id = uuid::Uuid::new_v4();
     body["report_id"] = json!(id.to_string());
     let report = dss::Report {
