@@ -371,20 +371,10 @@ fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
     // Both attempts are in the record.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, v) = s.call("GET", "/v1/log/entries?start=0", Some(&alpha), None);
-        let outcomes: Vec<String> = v["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                use base64::Engine;
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(e["data"].as_str().unwrap())
-                    .unwrap();
-                serde_json::from_slice::<Value>(&bytes).unwrap()
-            })
-            .filter(|e| e["kind"] == "webhook_attempt" && e["data"]["seq"] == ev["seq"])
-            .map(|e| e["data"]["outcome"].as_str().unwrap().to_string())
+        let outcomes: Vec<String> = webhook_attempts(&s, &alpha)
+            .into_iter()
+            .filter(|(seq, _)| ev["seq"] == *seq)
+            .map(|(_, outcome)| outcome)
             .collect();
         if outcomes == ["retrying", "delivered"] {
             break;
