@@ -1,6 +1,7 @@
 //! Request decoding: arbitrary bytes as the body of a DSS request, through
 //! what the service does with it: `server::extract::decode` (JSON with the
-//! path of a bad field), the `server::wire` conversions to domain types, and
+//! path of a bad field), the `server::wire` conversions to domain requests
+//! (the same functions the handlers call), and
 //! the rules in `dss` against a state that already holds an intent, a
 //! constraint and a subscription nearby; then the wire encoders on the
 //! result. The first byte picks the endpoint ('0' PUT intent, '1' PUT
@@ -13,7 +14,7 @@
 #![no_main]
 
 use chrono::{DateTime, TimeZone, Utc};
-use dss::{Caller, Dss, OperationalIntentState, SubscriptionChoice};
+use dss::{Caller, Dss};
 use libfuzzer_sys::fuzz_target;
 use server::error::ApiError;
 use server::extract::decode;
@@ -71,12 +72,18 @@ fn setup() -> &'static Setup {
         let c = format!(r#"{{"extents": [{vol}], "uss_base_url": "https://other.example"}}"#);
         let c: PutConstraintIn = decode(&body(&c)).unwrap();
         Setup {
-            intent: intent_request(FIXED_INTENT, None, decode(&body(&intent)).unwrap()).unwrap(),
-            subscription: subscription_request(FIXED_SUB, decode(&body(&sub)).unwrap()).unwrap(),
+            intent: wire::put_intent_request(FIXED_INTENT, None, decode(&body(&intent)).unwrap())
+                .unwrap(),
+            subscription: wire::put_subscription_request(
+                FIXED_SUB,
+                None,
+                decode(&body(&sub)).unwrap(),
+            )
+            .unwrap(),
             constraint: dss::PutConstraint {
                 id: FIXED_CONSTRAINT,
                 ovn: None,
-                extents: extents(&c.extents).unwrap(),
+                extents: wire::extents(&c.extents).unwrap(),
                 uss_base_url: c.uss_base_url,
             },
         }
@@ -95,82 +102,6 @@ fn base() -> Dss {
     d.put_constraint(&other, now(), s.constraint.clone())
         .unwrap();
     d
-}
-
-fn extents(vs: &[wire::Volume4DIn]) -> Result<Vec<airspace::Volume4D>, ApiError> {
-    vs.iter()
-        .enumerate()
-        .map(|(i, v)| wire::volume4d(v, &format!("extents[{i}]")))
-        .collect()
-}
-
-/// Mirrors `server::scd::put_intent_request` (private there): the wire body
-/// to the domain request.
-fn intent_request(
-    id: Uuid,
-    ovn: Option<String>,
-    body: PutIntentIn,
-) -> Result<dss::PutOperationalIntent, ApiError> {
-    let state = OperationalIntentState::parse(&body.state)
-        .ok_or_else(|| ApiError::bad("state", "not a stored state"))?;
-    let subscription = match (&body.subscription_id, &body.new_subscription) {
-        (Some(_), Some(_)) => return Err(ApiError::bad("subscription_id", "both")),
-        (Some(s), None) if !s.is_empty() => {
-            SubscriptionChoice::Existing(wire::parse_uuid(s, "subscription_id")?)
-        }
-        (_, Some(n)) => {
-            if n.uss_base_url.is_empty() {
-                return Err(ApiError::bad("new_subscription.uss_base_url", "required"));
-            }
-            SubscriptionChoice::Implicit {
-                uss_base_url: n.uss_base_url.clone(),
-                notify_for_constraints: n.notify_for_constraints.unwrap_or(false),
-            }
-        }
-        _ => SubscriptionChoice::None,
-    };
-    Ok(dss::PutOperationalIntent {
-        id,
-        ovn,
-        extents: extents(&body.extents)?,
-        key: body.key.unwrap_or_default(),
-        state,
-        uss_base_url: body.uss_base_url,
-        subscription,
-        monitoring: dss::Monitoring {
-            aircraft_ids: body.aircraft_ids.unwrap_or_default(),
-            mark_nonconforming: body.mark_nonconforming.unwrap_or(false),
-        },
-    })
-}
-
-/// Mirrors the conversion in `server::scd::put_subscription`.
-fn subscription_request(
-    id: Uuid,
-    body: PutSubscriptionIn,
-) -> Result<dss::PutSubscription, ApiError> {
-    let e = &body.extents;
-    let time_start = e
-        .time_start
-        .as_ref()
-        .map(|t| wire::parse_time(t, "extents.time_start"))
-        .transpose()?;
-    let time_end = e
-        .time_end
-        .as_ref()
-        .map(|t| wire::parse_time(t, "extents.time_end"))
-        .transpose()?;
-    Ok(dss::PutSubscription {
-        id,
-        version: None,
-        footprint: wire::footprint(&e.volume, "extents.volume")?,
-        altitude: wire::altitude_range(&e.volume, "extents.volume")?,
-        time_start,
-        time_end,
-        uss_base_url: body.uss_base_url,
-        notify_for_operational_intents: body.notify_for_operational_intents.unwrap_or(false),
-        notify_for_constraints: body.notify_for_constraints.unwrap_or(false),
-    })
 }
 
 /// A refusal must be a client error that says what is wrong.
@@ -196,7 +127,7 @@ fuzz_target!(|data: &[u8]| {
                 Ok(b) => b,
                 Err(e) => return check_refusal(&e),
             };
-            let req = match intent_request(TARGET, None, body) {
+            let req = match wire::put_intent_request(TARGET, None, body) {
                 Ok(r) => r,
                 Err(e) => return check_refusal(&e),
             };
@@ -233,7 +164,7 @@ fuzz_target!(|data: &[u8]| {
                 Ok(b) => b,
                 Err(e) => return check_refusal(&e),
             };
-            let req = match subscription_request(TARGET, body) {
+            let req = match wire::put_subscription_request(TARGET, None, body) {
                 Ok(r) => r,
                 Err(e) => return check_refusal(&e),
             };
@@ -285,7 +216,7 @@ fuzz_target!(|data: &[u8]| {
                 Ok(b) => b,
                 Err(e) => return check_refusal(&e),
             };
-            let ext = match extents(&body.extents) {
+            let ext = match wire::extents(&body.extents) {
                 Ok(x) => x,
                 Err(e) => return check_refusal(&e),
             };

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
-use dss::{Caller, DssError, OperationalIntentState, SubscriptionChoice};
+use dss::{Caller, DssError};
 use serde_json::{json, Value};
 
 // Scope alternatives, copied from the `security` blocks of utm.yaml.
@@ -101,13 +101,6 @@ fn area_of_interest(q: &QueryIn) -> ApiResult<airspace::Volume4D> {
     wire::volume4d(aoi, "area_of_interest")
 }
 
-fn extents(vs: &[Volume4DIn]) -> ApiResult<Vec<airspace::Volume4D>> {
-    vs.iter()
-        .enumerate()
-        .map(|(i, v)| wire::volume4d(v, &format!("extents[{i}]")))
-        .collect()
-}
-
 /// The answer to a change or deletion whose version segment is empty
 /// ("…/{id}/"): authenticated as the endpoint would be, then a 400.
 async fn empty_version(st: AppState, headers: HeaderMap, scopes: Scopes, field: &str) -> ApiError {
@@ -160,65 +153,6 @@ async fn get_intent(
     }))
 }
 
-fn put_intent_request(
-    id: uuid::Uuid,
-    ovn: Option<String>,
-    body: PutIntentIn,
-) -> ApiResult<dss::PutOperationalIntent> {
-    let state = OperationalIntentState::parse(&body.state).ok_or_else(|| {
-        ApiError::bad(
-            "state",
-            format!(
-                "{:?} is not a state the DSS stores (Accepted, Activated, Nonconforming, Contingent)",
-                body.state
-            ),
-        )
-    })?;
-    let subscription = match (&body.subscription_id, &body.new_subscription) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad(
-                "subscription_id",
-                "give either subscription_id or new_subscription, not both",
-            ))
-        }
-        (Some(s), None) if !s.is_empty() => {
-            SubscriptionChoice::Existing(parse_uuid(s, "subscription_id")?)
-        }
-        (_, Some(n)) => {
-            if n.uss_base_url.is_empty() {
-                return Err(ApiError::bad("new_subscription.uss_base_url", "required"));
-            }
-            SubscriptionChoice::Implicit {
-                uss_base_url: n.uss_base_url.clone(),
-                notify_for_constraints: n.notify_for_constraints.unwrap_or(false),
-            }
-        }
-        _ => SubscriptionChoice::None,
-    };
-    let aircraft_ids = body.aircraft_ids.clone().unwrap_or_default();
-    for (i, a) in aircraft_ids.iter().enumerate() {
-        if a.trim().is_empty() || a.len() > 64 {
-            return Err(ApiError::bad(
-                format!("aircraft_ids[{i}]"),
-                "must be 1 to 64 characters",
-            ));
-        }
-    }
-    Ok(dss::PutOperationalIntent {
-        id,
-        ovn,
-        extents: extents(&body.extents)?,
-        key: body.key.unwrap_or_default(),
-        state,
-        uss_base_url: body.uss_base_url,
-        subscription,
-        monitoring: dss::Monitoring {
-            aircraft_ids,
-            mark_nonconforming: body.mark_nonconforming.unwrap_or(false),
-        },
-    })
-}
-
 async fn put_intent(
     st: AppState,
     headers: HeaderMap,
@@ -228,7 +162,7 @@ async fn put_intent(
 ) -> ApiResult<IntentChangeOut> {
     let claims = authorize(&st, &headers, OIR_WRITE).await?;
     let id = parse_uuid(&entityid, "entityid")?;
-    let req = put_intent_request(id, ovn, body)?;
+    let req = wire::put_intent_request(id, ovn, body)?;
     let who = caller(&claims);
     let now = Utc::now();
     let mut refused = None;
@@ -372,7 +306,7 @@ async fn put_constraint(
     let req = dss::PutConstraint {
         id,
         ovn,
-        extents: extents(&body.extents)?,
+        extents: wire::extents(&body.extents)?,
         uss_base_url: body.uss_base_url,
     };
     let who = caller(&claims);
@@ -480,29 +414,7 @@ async fn put_subscription(
 ) -> ApiResult<Json<Value>> {
     let claims = authorize(&st, &headers, SUB).await?;
     let id = parse_uuid(&id, "subscriptionid")?;
-    let e = &body.extents;
-    let time_start = e
-        .time_start
-        .as_ref()
-        .map(|t| parse_time(t, "extents.time_start"))
-        .transpose()?;
-    let time_end = e
-        .time_end
-        .as_ref()
-        .map(|t| parse_time(t, "extents.time_end"))
-        .transpose()?;
-    let req = dss::PutSubscription {
-        id,
-        version,
-        footprint: wire::footprint(&e.volume, "extents.volume")?,
-        altitude: wire::altitude_range(&e.volume, "extents.volume")?,
-        time_start,
-        time_end,
-        uss_base_url: body.uss_base_url,
-        // The reference DSS defaults both to false; then at least one must be true.
-        notify_for_operational_intents: body.notify_for_operational_intents.unwrap_or(false),
-        notify_for_constraints: body.notify_for_constraints.unwrap_or(false),
-    };
+    let req = wire::put_subscription_request(id, version, body)?;
     let who = caller(&claims);
     let now = Utc::now();
     let put = st

@@ -153,6 +153,108 @@ pub struct ExchangeRecordIn {
     pub request_source: Option<serde_json::Value>,
 }
 
+// ---------------------------------------------------------------- request bodies
+
+/// Every extent of a request, in order, named `extents[i]` in errors.
+pub fn extents(vs: &[Volume4DIn]) -> Result<Vec<Volume4D>, ApiError> {
+    vs.iter()
+        .enumerate()
+        .map(|(i, v)| volume4d(v, &format!("extents[{i}]")))
+        .collect()
+}
+
+/// The body of `PUT /operational_intent_references/{id}[/{ovn}]` as the
+/// rules take it.
+pub fn put_intent_request(
+    id: Uuid,
+    ovn: Option<String>,
+    body: PutIntentIn,
+) -> Result<dss::PutOperationalIntent, ApiError> {
+    let state = dss::OperationalIntentState::parse(&body.state).ok_or_else(|| {
+        ApiError::bad(
+            "state",
+            format!(
+                "{:?} is not a state the DSS stores (Accepted, Activated, Nonconforming, Contingent)",
+                body.state
+            ),
+        )
+    })?;
+    let subscription = match (&body.subscription_id, &body.new_subscription) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad(
+                "subscription_id",
+                "give either subscription_id or new_subscription, not both",
+            ))
+        }
+        (Some(s), None) if !s.is_empty() => {
+            dss::SubscriptionChoice::Existing(parse_uuid(s, "subscription_id")?)
+        }
+        (_, Some(n)) => {
+            if n.uss_base_url.is_empty() {
+                return Err(ApiError::bad("new_subscription.uss_base_url", "required"));
+            }
+            dss::SubscriptionChoice::Implicit {
+                uss_base_url: n.uss_base_url.clone(),
+                notify_for_constraints: n.notify_for_constraints.unwrap_or(false),
+            }
+        }
+        _ => dss::SubscriptionChoice::None,
+    };
+    let aircraft_ids = body.aircraft_ids.clone().unwrap_or_default();
+    for (i, a) in aircraft_ids.iter().enumerate() {
+        if a.trim().is_empty() || a.len() > 64 {
+            return Err(ApiError::bad(
+                format!("aircraft_ids[{i}]"),
+                "must be 1 to 64 characters",
+            ));
+        }
+    }
+    Ok(dss::PutOperationalIntent {
+        id,
+        ovn,
+        extents: extents(&body.extents)?,
+        key: body.key.unwrap_or_default(),
+        state,
+        uss_base_url: body.uss_base_url,
+        subscription,
+        monitoring: dss::Monitoring {
+            aircraft_ids,
+            mark_nonconforming: body.mark_nonconforming.unwrap_or(false),
+        },
+    })
+}
+
+/// The body of `PUT /subscriptions/{id}[/{version}]` as the rules take it.
+pub fn put_subscription_request(
+    id: Uuid,
+    version: Option<String>,
+    body: PutSubscriptionIn,
+) -> Result<dss::PutSubscription, ApiError> {
+    let e = &body.extents;
+    let time_start = e
+        .time_start
+        .as_ref()
+        .map(|t| parse_time(t, "extents.time_start"))
+        .transpose()?;
+    let time_end = e
+        .time_end
+        .as_ref()
+        .map(|t| parse_time(t, "extents.time_end"))
+        .transpose()?;
+    Ok(dss::PutSubscription {
+        id,
+        version,
+        footprint: footprint(&e.volume, "extents.volume")?,
+        altitude: altitude_range(&e.volume, "extents.volume")?,
+        time_start,
+        time_end,
+        uss_base_url: body.uss_base_url,
+        // The reference DSS defaults both to false; then at least one must be true.
+        notify_for_operational_intents: body.notify_for_operational_intents.unwrap_or(false),
+        notify_for_constraints: body.notify_for_constraints.unwrap_or(false),
+    })
+}
+
 // ---------------------------------------------------------------- input conversion
 
 pub fn parse_time(t: &TimeIn, field: &str) -> Result<DateTime<Utc>, ApiError> {
