@@ -114,6 +114,37 @@ fn deg(x: f64) -> f64 {
     x * (180.0 / std::f64::consts::PI)
 }
 
+/// BlueSky's `kwikqdrdist` up to the distance, for the pair (own `i`,
+/// intruder `j`): (Δlat rad, Δlon rad, cos of the mean latitude, angle,
+/// distance m), in BlueSky's order of operations (shared by the exact model
+/// and its pre-filter so that both round alike).
+#[inline(always)]
+fn kwik_dist(i: &Kinematics, j: &Kinematics) -> (f64, f64, f64, f64, f64) {
+    let dlat = rad(j.lat_deg - i.lat_deg);
+    let dlon = rad(floor_mod((j.lon_deg - i.lon_deg) + 180.0, 360.0) - 180.0);
+    let cavelat = (rad(j.lat_deg + i.lat_deg) * 0.5).cos();
+    let dangle = (dlat * dlat + (dlon * dlon) * (cavelat * cavelat)).sqrt();
+    let dist = (RE_BLUESKY * dangle / NM) * NM;
+    (dlat, dlon, cavelat, dangle, dist)
+}
+
+/// BlueSky's closest point of approach from the relative position
+/// (`dx`, `dy`, at `dist`) and velocity: (|v_rel|, with |v_rel|² clamped to
+/// ≥ 1e-6, tcpa s, dcpa² m²), in BlueSky's order of operations.
+#[inline(always)]
+fn relative_cpa(i: &Kinematics, j: &Kinematics, dist: f64, dx: f64, dy: f64) -> (f64, f64, f64) {
+    let du = j.east_mps - i.east_mps;
+    let dv = j.north_mps - i.north_mps;
+    let mut dv2 = du * du + dv * dv;
+    if dv2.abs() < 1e-6 {
+        dv2 = 1e-6;
+    }
+    let vrel = dv2.sqrt();
+    let tcpa = -(du * dx + dv * dy) / dv2;
+    let dcpa2 = (dist * dist - (tcpa * tcpa) * dv2).abs();
+    (vrel, tcpa, dcpa2)
+}
+
 /// BlueSky StateBased for the ordered pair (own `i`, intruder `j`). Every
 /// expression is in the order of BlueSky's numpy code (see
 /// `shared/bluesky/README.md`), including the ones that look redundant
@@ -127,25 +158,13 @@ pub fn bluesky_pair(
     let r = minima.horizontal_m;
     let h = minima.vertical_m;
     // kwikqdrdist_matrix
-    let dlat = rad(j.lat_deg - i.lat_deg);
-    let dlon = rad(floor_mod((j.lon_deg - i.lon_deg) + 180.0, 360.0) - 180.0);
-    let cavelat = (rad(j.lat_deg + i.lat_deg) * 0.5).cos();
-    let dangle = (dlat * dlat + (dlon * dlon) * (cavelat * cavelat)).sqrt();
-    let dist = (RE_BLUESKY * dangle / NM) * NM;
+    let (dlat, dlon, cavelat, _, dist) = kwik_dist(i, j);
     let qdr = floor_mod(deg((dlon * cavelat).atan2(dlat)), 360.0);
     let qdrrad = rad(qdr);
     let dx = dist * qdrrad.sin();
     let dy = dist * qdrrad.cos();
 
-    let du = j.east_mps - i.east_mps;
-    let dv = j.north_mps - i.north_mps;
-    let mut dv2 = du * du + dv * dv;
-    if dv2.abs() < 1e-6 {
-        dv2 = 1e-6;
-    }
-    let vrel = dv2.sqrt();
-    let tcpa = -(du * dx + dv * dy) / dv2;
-    let dcpa2 = (dist * dist - (tcpa * tcpa) * dv2).abs();
+    let (vrel, tcpa, dcpa2) = relative_cpa(i, j, dist, dx, dy);
     let r2 = r * r;
     let hor = dcpa2 < r2;
     let dxinhor = (r2 - dcpa2).max(0.0).sqrt();
@@ -209,11 +228,7 @@ pub(crate) fn bluesky_may_report(
     const MARGIN_M: f64 = 0.01;
     let r = minima.horizontal_m;
     let h = minima.vertical_m;
-    let dlat = rad(j.lat_deg - i.lat_deg);
-    let dlon = rad(floor_mod((j.lon_deg - i.lon_deg) + 180.0, 360.0) - 180.0);
-    let cavelat = (rad(j.lat_deg + i.lat_deg) * 0.5).cos();
-    let dangle = (dlat * dlat + (dlon * dlon) * (cavelat * cavelat)).sqrt();
-    let dist = (RE_BLUESKY * dangle / NM) * NM;
+    let (dlat, dlon, cavelat, dangle, dist) = kwik_dist(i, j);
     let dalt = j.alt_m - i.alt_m;
     // Loss of separation now (the reverse distance differs by rounding).
     if dist < r + MARGIN_M && dalt.abs() < h {
@@ -225,15 +240,7 @@ pub(crate) fn bluesky_may_report(
     } else {
         (0.0, 0.0)
     };
-    let du = j.east_mps - i.east_mps;
-    let dv = j.north_mps - i.north_mps;
-    let mut dv2 = du * du + dv * dv;
-    if dv2.abs() < 1e-6 {
-        dv2 = 1e-6;
-    }
-    let vrel = dv2.sqrt();
-    let tcpa = -(du * dx + dv * dy) / dv2;
-    let dcpa2 = (dist * dist - (tcpa * tcpa) * dv2).abs();
+    let (vrel, tcpa, dcpa2) = relative_cpa(i, j, dist, dx, dy);
     let rw = r + MARGIN_M;
     let r2 = rw * rw;
     if dcpa2 >= r2 {
