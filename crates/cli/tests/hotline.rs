@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{intent_body, new_id, volume, Server, SC};
+use common::{intent_body, new_id, volume, wait_for, Server, SC};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
@@ -313,13 +313,12 @@ fn webhook_endpoint(statuses: Vec<u16>) -> (String, std::sync::mpsc::Receiver<(S
     (url, rx)
 }
 
-#[test]
-fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
-    let (url, received) = webhook_endpoint(vec![500, 200]);
-    let tmp = tempfile::tempdir().unwrap();
+/// The service in `dir` with alpha's events POSTed to `url`, retried after
+/// 0.2 s, checkpoints signed every 0.1 s.
+fn start_with_webhook(dir: &std::path::Path, url: &str) -> Server {
     let hook = format!("alpha={url}");
-    let s = Server::start_in(
-        tmp.path(),
+    Server::start_in(
+        dir,
         &[
             "--webhook",
             &hook,
@@ -328,32 +327,17 @@ fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
             "--checkpoint-interval-s",
             "0.1",
         ],
-    );
+    )
+}
+
+#[test]
+fn webhooks_are_retried_and_every_attempt_is_in_the_record() {
+    let (url, received) = webhook_endpoint(vec![500, 200]);
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start_with_webhook(tmp.path(), &url);
     let alpha = s.token("alpha", &[SC]);
     let bravo = s.token("bravo", &[SC]);
-    let (_, a) = s.call(
-        "PUT",
-        &format!("/dss/v1/operational_intent_references/{}", new_id()),
-        Some(&alpha),
-        Some(&intent_body(
-            vec![volume(45.0, 6.0, 0.01, 120, 180)],
-            vec![],
-        )),
-    );
-    let ovn = a["operational_intent_reference"]["ovn"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (st, _) = s.call(
-        "PUT",
-        &format!("/dss/v1/operational_intent_references/{}", new_id()),
-        Some(&bravo),
-        Some(&intent_body(
-            vec![volume(45.0, 6.0, 0.01, 120, 180)],
-            vec![ovn],
-        )),
-    );
-    assert_eq!(st, 201);
+    bravo_over_alpha(&s, &alpha, &bravo, 45.0);
     // First attempt refused (500), second accepted; both carry the event.
     let (h1, b1) = received.recv_timeout(Duration::from_secs(20)).unwrap();
     let (h2, b2) = received.recv_timeout(Duration::from_secs(20)).unwrap();
@@ -443,27 +427,7 @@ fn bravo_over_alpha(s: &Server, alpha: &str, bravo: &str, lat: f64) {
 #[test]
 fn webhook_deliveries_cut_short_by_a_stop_are_made_after_the_restart() {
     let tmp = tempfile::tempdir().unwrap();
-    let start = |url: &str| {
-        let hook = format!("alpha={url}");
-        Server::start_in(
-            tmp.path(),
-            &[
-                "--webhook",
-                &hook,
-                "--webhook-first-backoff-s",
-                "0.2",
-                "--checkpoint-interval-s",
-                "0.1",
-            ],
-        )
-    };
-    let wait = |what: &str, ok: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !ok() {
-            assert!(std::time::Instant::now() < deadline, "{what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let start = |url: &str| start_with_webhook(tmp.path(), url);
 
     // 1. Alpha's endpoint is up: its events are delivered.
     let (url, received) = webhook_endpoint(vec![200; 8]);
@@ -472,9 +436,10 @@ fn webhook_deliveries_cut_short_by_a_stop_are_made_after_the_restart() {
     let bravo = s.token("bravo", &[SC]);
     bravo_over_alpha(&s, &alpha, &bravo, 45.0);
     received.recv_timeout(Duration::from_secs(20)).unwrap();
-    wait("first delivery recorded", &|| {
-        !attempted(&s, &alpha, "delivered").is_empty()
-    });
+    wait_for(
+        || !attempted(&s, &alpha, "delivered").is_empty(),
+        "first delivery recorded",
+    );
     let delivered = attempted(&s, &alpha, "delivered");
     s.stop();
 
@@ -482,9 +447,10 @@ fn webhook_deliveries_cut_short_by_a_stop_are_made_after_the_restart() {
     //    service stops.
     let s = start("http://127.0.0.1:9/hook");
     bravo_over_alpha(&s, &alpha, &bravo, 45.5);
-    wait("a retried attempt recorded", &|| {
-        !attempted(&s, &alpha, "retrying").is_empty()
-    });
+    wait_for(
+        || !attempted(&s, &alpha, "retrying").is_empty(),
+        "a retried attempt recorded",
+    );
     let pending = attempted(&s, &alpha, "retrying");
     s.stop();
 
