@@ -61,9 +61,8 @@ pub fn client(timeout: Duration) -> reqwest::blocking::Client {
 /// An F3548 Volume4D square around (lat, lng) with a time window in minutes
 /// from now, like `common::volume` but with the window given explicitly.
 pub fn search_area(lat: f64, lng: f64, half_lat: f64, half_lng: f64) -> Value {
+    use crate::common::iso;
     let now = chrono::Utc::now();
-    let iso =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     json!({"area_of_interest": {
         "volume": {
             "outline_polygon": {"vertices": [
