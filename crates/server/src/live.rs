@@ -504,14 +504,14 @@ async fn replay_feed(live: Arc<Live>, path: PathBuf, speed: f64, repeat: bool) {
                     party: None,
                     callsign: None,
                     time: start + chrono::Duration::milliseconds((offset * 1e3) as i64),
-                    state: tactical::geometry::Kinematics {
-                        lat_deg: r.lat_deg,
-                        lon_deg: r.lon_deg,
-                        alt_m: r.alt_ft * tactical::units::FT,
-                        east_mps: gs * track.sin(),
-                        north_mps: gs * track.cos(),
-                        vs_mps: r.vrate_fpm.unwrap_or(0.0) * tactical::units::FPM * speed,
-                    },
+                    state: tactical::geometry::Kinematics::from_track(
+                        r.lat_deg,
+                        r.lon_deg,
+                        r.alt_ft * tactical::units::FT,
+                        gs,
+                        track,
+                        r.vrate_fpm.unwrap_or(0.0) * tactical::units::FPM * speed,
+                    ),
                 });
                 i += 1;
             }

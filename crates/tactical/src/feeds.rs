@@ -197,14 +197,7 @@ impl SbsDecoder {
                     party: None,
                     callsign: p.callsign.clone(),
                     time,
-                    state: Kinematics {
-                        lat_deg: lat,
-                        lon_deg: lon,
-                        alt_m: alt * FT,
-                        east_mps: gs * KT * t.sin(),
-                        north_mps: gs * KT * t.cos(),
-                        vs_mps: vr * FPM,
-                    },
+                    state: Kinematics::from_track(lat, lon, alt * FT, gs * KT, t, vr * FPM),
                 })
             }
             _ => {

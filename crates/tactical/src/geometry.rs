@@ -33,6 +33,26 @@ pub struct Kinematics {
 }
 
 impl Kinematics {
+    /// From ground speed (m/s) and track (radians clockwise from true
+    /// north), as surveillance reports and scenarios give them.
+    pub fn from_track(
+        lat_deg: f64,
+        lon_deg: f64,
+        alt_m: f64,
+        gs_mps: f64,
+        track_rad: f64,
+        vs_mps: f64,
+    ) -> Kinematics {
+        Kinematics {
+            lat_deg,
+            lon_deg,
+            alt_m,
+            east_mps: gs_mps * track_rad.sin(),
+            north_mps: gs_mps * track_rad.cos(),
+            vs_mps,
+        }
+    }
+
     pub fn ground_speed(&self) -> f64 {
         self.east_mps.hypot(self.north_mps)
     }

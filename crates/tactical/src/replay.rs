@@ -129,14 +129,14 @@ impl<'a> Replayer<'a> {
                 let trk = r.track_deg.to_radians();
                 (
                     r.flight,
-                    Kinematics {
-                        lat_deg: lat,
-                        lon_deg: lon,
-                        alt_m: alt,
-                        east_mps: gs * trk.sin(),
-                        north_mps: gs * trk.cos(),
-                        vs_mps: r.vrate_fpm.unwrap_or(0.0) * FPM,
-                    },
+                    Kinematics::from_track(
+                        lat,
+                        lon,
+                        alt,
+                        gs,
+                        trk,
+                        r.vrate_fpm.unwrap_or(0.0) * FPM,
+                    ),
                 )
             })
             .collect();

@@ -45,14 +45,7 @@ fn flight_levels(n: usize, seed: u64, lat0: f64, lon0: f64, half_deg: f64) -> Ve
                     (r.unit() - 0.5) * 30.0,
                 )
             };
-            Kinematics {
-                lat_deg: lat,
-                lon_deg: lon,
-                alt_m: alt,
-                east_mps: gs * trk.sin(),
-                north_mps: gs * trk.cos(),
-                vs_mps: vs,
-            }
+            Kinematics::from_track(lat, lon, alt, gs, trk, vs)
         })
         .collect()
 }
