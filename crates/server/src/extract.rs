@@ -5,7 +5,8 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue};
 use serde::de::DeserializeOwned;
 
 /// Scope alternatives of an endpoint, as in the spec's `security` blocks: the
@@ -19,7 +20,7 @@ pub async fn authorize(
     headers: &HeaderMap,
     scopes: Scopes,
 ) -> Result<auth::Claims, ApiError> {
-    let claims = authenticate(state, headers).await?;
+    let claims = authenticate(state, headers.get(AUTHORIZATION)).await?;
     if let Err(wait) = state.limiter.check(&claims.sub) {
         metrics::counter!("rate_limited_total").increment(1);
         let mut e = ApiError::new(
@@ -46,9 +47,11 @@ pub async fn authorize(
 }
 
 /// The caller's claims from a valid bearer token, or 401.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<auth::Claims, ApiError> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
+async fn authenticate(
+    state: &AppState,
+    authorization: Option<&HeaderValue>,
+) -> Result<auth::Claims, ApiError> {
+    let value = authorization
         .ok_or_else(|| ApiError::unauthorized("missing Authorization header with a bearer token"))?
         .to_str()
         .map_err(|_| ApiError::unauthorized("Authorization header is not valid text"))?;
@@ -72,9 +75,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         // without a valid token would learn about its body before being
         // told it is not let in. A bad body is reported only to a caller
         // that is authenticated; anyone else gets the 401.
-        let headers = req.headers().clone();
+        // Only the one header (a cheap, shared clone), not the whole map.
+        let authorization = req.headers().get(AUTHORIZATION).cloned();
         let unauthenticated_first = |e: ApiError| async {
-            match authenticate(state, &headers).await {
+            match authenticate(state, authorization.as_ref()).await {
                 Ok(_) => e,
                 Err(auth) => auth,
             }
