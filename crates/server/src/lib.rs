@@ -122,6 +122,16 @@ fn prometheus() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // A second server in the same process (tests) shares the first recorder.
         let _ = metrics::set_global_recorder(recorder);
+        // `build_recorder` leaves upkeep to the caller: without it every
+        // histogram sample is kept until the next scrape, so a service
+        // nobody scrapes would grow by 8 bytes per request without bound.
+        let upkeep = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_secs(5));
+                upkeep.run_upkeep();
+            });
         handle
     })
 }
