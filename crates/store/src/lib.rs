@@ -12,7 +12,7 @@ mod postgres;
 mod sqlite;
 
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, WalLimits};
 
 use chrono::{DateTime, Utc};
 use dss::Change;

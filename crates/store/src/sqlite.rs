@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use dss::Change;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::thread;
 
@@ -49,12 +51,7 @@ struct Job {
 
 pub struct SqliteStore {
     path: PathBuf,
-    checkpointer: Mutex<
-        Option<(
-            std::sync::Arc<std::sync::atomic::AtomicBool>,
-            thread::JoinHandle<()>,
-        )>,
-    >,
+    checkpointer: Mutex<Option<(Arc<AtomicBool>, thread::JoinHandle<()>)>>,
     /// Idle read connections, reused (opening one costs a few syscalls and
     /// pragmas; the event stream and the record API read often).
     readers: Mutex<Vec<Connection>>,
@@ -220,29 +217,96 @@ fn write_group(conn: &mut Connection, jobs: &[Job]) -> Result<()> {
     Ok(())
 }
 
+/// When the WAL starts over (sizes in 4 KiB frames).
+#[derive(Debug, Clone, Copy)]
+pub struct WalLimits {
+    /// Past this the writer is asked to let the WAL start over. Default
+    /// 64 MiB, about a third of a second of writes at full speed.
+    pub reset_pages: i64,
+    /// Past this the checkpointer stops waiting for the writer and forces a
+    /// RESTART (blocking writers): only reached when readers keep old
+    /// snapshots open through every reset. Default 1 GiB.
+    pub large_pages: i64,
+}
+
+impl Default for WalLimits {
+    fn default() -> Self {
+        WalLimits {
+            reset_pages: 16 * 1024,
+            large_pages: 256 * 1024,
+        }
+    }
+}
+
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
+    })
+}
+
 /// Copies the WAL into the database file beside the writer, PASSIVE (never
-/// blocking it), every 100 ms; when the WAL has grown large anyway (readers
-/// holding old snapshots), a RESTART checkpoint waits for them so the file
-/// stops growing. At the end, everything is checkpointed and the WAL emptied.
-fn checkpointer(conn: Connection, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    const LARGE_WAL_PAGES: i64 = 64 * 1024; // 256 MiB of 4 KiB pages
-    let run = |mode: &str| -> rusqlite::Result<(i64, i64, i64)> {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-    };
-    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+/// blocking it), every 100 ms.
+///
+/// A PASSIVE checkpoint alone never lets the WAL shrink under steady writes:
+/// SQLite starts the WAL over only when a write transaction begins with
+/// every frame already copied, and the writer has always appended more by
+/// then. So when the WAL passes [`WalLimits::reset_pages`] this thread catches up
+/// (passes back to back, each shorter than the last) and raises
+/// `reset_wanted`; the writer then, between two groups, runs one more
+/// PASSIVE itself, which copies only the last few milliseconds of frames,
+/// and its next transaction starts the WAL over. Before, a RESTART
+/// checkpoint did this while holding the write lock for 30-170 ms.
+fn checkpointer(
+    conn: Connection,
+    limits: WalLimits,
+    stop: Arc<AtomicBool>,
+    reset_wanted: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::Acquire) {
         thread::park_timeout(std::time::Duration::from_millis(100));
-        match run("PASSIVE") {
-            Ok((_, wal, _)) if wal > LARGE_WAL_PAGES => {
-                let _ = run("RESTART");
+        match checkpoint(&conn, "PASSIVE") {
+            Ok((_, wal, _)) if wal > limits.large_pages => {
+                let _ = checkpoint(&conn, "RESTART");
+            }
+            Ok((_, wal, _)) if wal > limits.reset_pages => {
+                for _ in 0..3 {
+                    if checkpoint(&conn, "PASSIVE").is_err() {
+                        break;
+                    }
+                }
+                reset_wanted.store(true, Ordering::Release);
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
         }
     }
-    if let Err(e) = run("TRUNCATE") {
+    if let Err(e) = checkpoint(&conn, "TRUNCATE") {
         tracing::warn!(error = %e, "final WAL checkpoint failed; the WAL is replayed at next open");
+    }
+}
+
+/// The writer's half of a WAL reset (see [`checkpointer`]): with no write
+/// in progress, a PASSIVE checkpoint copies every remaining frame, so the
+/// next transaction writes from the start of the WAL again.
+fn catch_up(conn: &Connection, reset_wanted: &AtomicBool) {
+    if !reset_wanted.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    match checkpoint(conn, "PASSIVE") {
+        // The checkpointer's own pass holds the checkpoint lock: after the next group.
+        Ok((true, _, _)) => reset_wanted.store(true, Ordering::Release),
+        Ok((false, wal, copied)) => {
+            let took = start.elapsed();
+            metrics::histogram!("sqlite_wal_reset_seconds").record(took.as_secs_f64());
+            tracing::debug!(
+                wal_frames = wal,
+                copied,
+                micros = took.as_micros() as u64,
+                "WAL caught up by the writer"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "WAL catch-up failed; will retry"),
     }
 }
 
@@ -260,7 +324,7 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 
 const EVENT_COLUMNS: &str = "seq, party, kind, critical, sender, created_at, body";
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>, reset_wanted: Arc<AtomicBool>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -286,12 +350,19 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 }
             }
         }
+        // After the acknowledgements, so the group just written does not wait.
+        catch_up(&conn, &reset_wanted);
     }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and starts its writer.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        Self::open_with(path, WalLimits::default())
+    }
+
+    /// [`SqliteStore::open`] with other WAL limits (tests use small ones).
+    pub fn open_with(path: impl AsRef<Path>, limits: WalLimits) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
@@ -301,15 +372,19 @@ impl SqliteStore {
         let mut conn = open(&path)?;
         migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
-        let writer = thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))?;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reset_wanted = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let reset_wanted = reset_wanted.clone();
+            thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || writer_loop(conn, rx, reset_wanted))?
+        };
+        let stop = Arc::new(AtomicBool::new(false));
         let ck = {
             let (stop, conn) = (stop.clone(), open(&path)?);
             thread::Builder::new()
                 .name("sqlite-checkpointer".into())
-                .spawn(move || checkpointer(conn, stop))?
+                .spawn(move || checkpointer(conn, limits, stop, reset_wanted))?
         };
         Ok(SqliteStore {
             checkpointer: Mutex::new(Some((stop, ck))),
@@ -336,7 +411,7 @@ impl SqliteStore {
             .unwrap_or_else(|p| p.into_inner())
             .take()
         {
-            stop.store(true, std::sync::atomic::Ordering::Release);
+            stop.store(true, Ordering::Release);
             ck.thread().unpark();
             let _ = ck.join();
         }

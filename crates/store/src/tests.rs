@@ -949,3 +949,49 @@ mod postgres_only {
         });
     }
 }
+
+/// Under writes that never pause, the WAL still starts over (the writer
+/// catches up between groups) instead of growing until a blocking RESTART.
+#[test]
+fn the_wal_starts_over_under_sustained_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let limits = crate::WalLimits {
+        reset_pages: 256,     // 1 MiB
+        large_pages: 1 << 40, // never: only the reset may bound the WAL
+    };
+    let store = std::sync::Arc::new(crate::SqliteStore::open_with(&path, limits).unwrap());
+    let wal = dir.path().join("d.db-wal");
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // 4 writers, 8,000 commits of a 4 KiB record entry each: about 40 MiB of WAL frames.
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, next) = (store.clone(), next.clone());
+            std::thread::spawn(move || loop {
+                let idx = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if idx >= 8_000 {
+                    break;
+                }
+                let c = crate::Commit {
+                    log: vec![(idx, vec![idx as u8; 4096])],
+                    ..Default::default()
+                };
+                commit(store.as_ref(), c).unwrap();
+            })
+        })
+        .collect();
+    let mut largest = 0;
+    while writers.iter().any(|w| !w.is_finished()) {
+        largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(
+        largest < 16 << 20,
+        "the WAL grew to {largest} bytes; it should start over past 1 MiB"
+    );
+    let rows = store.load_log().unwrap();
+    assert_eq!(rows.len(), 8_000, "every acknowledged entry is kept");
+}
