@@ -28,6 +28,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{Envelope, RStarInsertionStrategy, RTree, RTreeObject, RTreeParams, AABB};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
+use steadymap::{ChunkedVec, ShardedMap};
 
 type Point5 = [f64; 5];
 /// A volume's box, naming (slot, volume index within the entity).
@@ -65,9 +66,11 @@ struct Slot<K> {
 
 pub struct Index<K> {
     tree: RTree<Entry, Params>,
-    slots: Vec<Option<Slot<K>>>,
+    // Containers that grow in small steps (see `steadymap`): this index
+    // lives under the state's write lock.
+    slots: ChunkedVec<Option<Slot<K>>>,
     free: Vec<u32>,
-    by_key: HashMap<K, u32>,
+    by_key: ShardedMap<K, u32>,
     /// (latest end, key) for every entity whose volumes all have an end, so
     /// that expiry is a range scan. An entity with no volumes at all has
     /// `DateTime::<Utc>::MIN_UTC`: it is vacuously over.
@@ -84,9 +87,9 @@ impl<K: Copy + Eq + Hash + Ord> Index<K> {
     pub fn new() -> Self {
         Index {
             tree: RTree::new_with_params(),
-            slots: Vec::new(),
+            slots: ChunkedVec::new(),
             free: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: ShardedMap::new(),
             ends: BTreeSet::new(),
         }
     }

@@ -27,6 +27,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use steadymap::ShardedMap;
 use uuid::Uuid;
 
 /// The longest a subscription may last (F3548-21 DSS0060 / reference DSS).
@@ -174,15 +175,17 @@ pub struct Dss {
     config: Config,
     /// Seed of OVNs, versions and generated ids (kept by the store, never shown).
     secret: [u8; 32],
-    intents: HashMap<Uuid, OperationalIntent>,
-    constraints: HashMap<Uuid, Constraint>,
-    subscriptions: HashMap<Uuid, Subscription>,
+    // Sharded: see `steadymap` (a whole-table resize at 1M entries stalled
+    // every request for ~100 ms).
+    intents: ShardedMap<Uuid, OperationalIntent>,
+    constraints: ShardedMap<Uuid, Constraint>,
+    subscriptions: ShardedMap<Uuid, Subscription>,
     availability: HashMap<Manager, UssAvailability>,
     intent_index: Index<Uuid>,
     constraint_index: Index<Uuid>,
     subscription_index: Index<Uuid>,
     /// Derived: the intents that rely on each subscription.
-    dependents: HashMap<Uuid, BTreeSet<Uuid>>,
+    dependents: ShardedMap<Uuid, BTreeSet<Uuid>>,
 }
 
 /// The extents as the conflict model compares them.
@@ -289,14 +292,14 @@ impl Dss {
         Dss {
             config,
             secret,
-            intents: HashMap::new(),
-            constraints: HashMap::new(),
-            subscriptions: HashMap::new(),
+            intents: ShardedMap::new(),
+            constraints: ShardedMap::new(),
+            subscriptions: ShardedMap::new(),
             availability: HashMap::new(),
             intent_index: Index::new(),
             constraint_index: Index::new(),
             subscription_index: Index::new(),
-            dependents: HashMap::new(),
+            dependents: ShardedMap::new(),
         }
     }
 
@@ -312,7 +315,9 @@ impl Dss {
             Change::PutOperationalIntent(oi) => {
                 self.unlink_dependent(oi.id);
                 if let Some(sub) = oi.subscription_id {
-                    self.dependents.entry(sub).or_default().insert(oi.id);
+                    self.dependents
+                        .get_or_insert_with(sub, BTreeSet::new)
+                        .insert(oi.id);
                 }
                 self.intent_index.insert(oi.id, oi.extents.clone());
                 self.intents.insert(oi.id, oi.clone());
