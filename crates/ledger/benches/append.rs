@@ -46,7 +46,7 @@ fn appends(c: &mut Criterion) {
     g.bench_function("1M entries of 256 B into an empty tree", |b| {
         b.iter(|| build().root())
     });
-    let leaves = build().leaf_hashes().to_vec();
+    let leaves = build().leaf_hashes().copied().collect::<Vec<_>>();
     g.bench_function("from_leaf_hashes (1M)", |b| {
         b.iter_batched(
             || leaves.clone(),

@@ -16,13 +16,16 @@
 //!   O(log n) typically.
 
 use crate::{leaf_hash, node_hash, split, Error, Hash, EMPTY_ROOT};
+use steadymap::ChunkedVec;
 
 /// An append-only RFC 9162 Merkle tree held in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tree {
     /// `levels[l][i]` = hash of the complete subtree of 2^l leaves starting at
-    /// leaf `i << l`. Level `l` has `size >> l` entries.
-    levels: Vec<Vec<Hash>>,
+    /// leaf `i << l`. Level `l` has `size >> l` entries. Chunked: the tree
+    /// grows on the write path, and a `Vec` of 32 MB doubling would copy
+    /// itself there.
+    levels: Vec<ChunkedVec<Hash>>,
 }
 
 impl Tree {
@@ -36,14 +39,17 @@ impl Tree {
         if leaves.is_empty() {
             return Self::default();
         }
-        let mut levels = vec![leaves];
-        while levels.last().is_some_and(|l| l.len() >= 2) {
-            let below = levels.last().expect("non-empty");
-            let above = below
+        let mut above: Vec<Hash> = leaves
+            .chunks_exact(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+        let mut levels: Vec<ChunkedVec<Hash>> = vec![leaves.into_iter().collect()];
+        while !above.is_empty() {
+            let next = above
                 .chunks_exact(2)
                 .map(|pair| node_hash(&pair[0], &pair[1]))
                 .collect();
-            levels.push(above);
+            levels.push(std::mem::replace(&mut above, next).into_iter().collect());
         }
         Self { levels }
     }
@@ -58,7 +64,7 @@ impl Tree {
     pub fn append_leaf_hash(&mut self, leaf: Hash) -> u64 {
         let index = self.size();
         if self.levels.is_empty() {
-            self.levels.push(Vec::new());
+            self.levels.push(ChunkedVec::new());
         }
         self.levels[0].push(leaf);
         // The new leaf completes one subtree per trailing one bit of its
@@ -67,7 +73,7 @@ impl Tree {
             let below = &self.levels[level];
             let parent = node_hash(&below[below.len() - 2], &below[below.len() - 1]);
             if level + 1 == self.levels.len() {
-                self.levels.push(Vec::new());
+                self.levels.push(ChunkedVec::new());
             }
             self.levels[level + 1].push(parent);
         }
@@ -80,13 +86,14 @@ impl Tree {
     }
 
     /// All leaf hashes in order: what to persist to rebuild the tree.
-    pub fn leaf_hashes(&self) -> &[Hash] {
-        self.levels.first().map_or(&[], Vec::as_slice)
+    pub fn leaf_hashes(&self) -> impl Iterator<Item = &Hash> {
+        self.levels.iter().take(1).flat_map(ChunkedVec::iter)
     }
 
     /// The hash of leaf `index`, if it exists.
     pub fn leaf_hash(&self, index: u64) -> Option<Hash> {
-        self.leaf_hashes()
+        self.levels
+            .first()?
             .get(usize::try_from(index).ok()?)
             .copied()
     }
@@ -212,7 +219,10 @@ mod tests {
                 assert_eq!(level.len(), n >> l);
             }
         }
-        assert_eq!(Tree::from_leaf_hashes(t.leaf_hashes().to_vec()), t);
+        assert_eq!(
+            Tree::from_leaf_hashes(t.leaf_hashes().copied().collect()),
+            t
+        );
     }
 
     #[test]

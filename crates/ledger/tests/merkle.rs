@@ -189,7 +189,7 @@ fn roots_match_the_definition() {
         let prefix = tree_of(&d[..n]);
         assert_eq!(prefix.root(), want, "root of {n}");
         assert_eq!(
-            Tree::from_leaf_hashes(prefix.leaf_hashes().to_vec()),
+            Tree::from_leaf_hashes(prefix.leaf_hashes().copied().collect()),
             prefix,
             "from_leaf_hashes({n})"
         );
@@ -358,7 +358,7 @@ fn a_million_leaves() {
         root,
     };
     assert_eq!(verify_log((0..N).map(entry), &cp), Ok(()));
-    let rebuilt = Tree::from_leaf_hashes(t.leaf_hashes().to_vec());
+    let rebuilt = Tree::from_leaf_hashes(t.leaf_hashes().copied().collect());
     assert_eq!(rebuilt.root(), root);
     for (i, m) in [
         (0, 1),
