@@ -66,6 +66,18 @@ pub(crate) fn crossing_parameter(a: &P2, b: &P2, c: &P2, d: &P2) -> Option<f64> 
 }
 
 /// Even-odd point-in-ring test; the ring is implicitly closed.
+/// Unsigned area (shoelace) and perimeter of a closed ring.
+pub(crate) fn area_and_perimeter(ring: &[P2]) -> (f64, f64) {
+    let n = ring.len();
+    let (mut twice, mut perimeter) = (0.0, 0.0);
+    for i in 0..n {
+        let (a, b) = (&ring[i], &ring[(i + 1) % n]);
+        twice += a[0] * b[1] - b[0] * a[1];
+        perimeter += (b[0] - a[0]).hypot(b[1] - a[1]);
+    }
+    (0.5 * twice.abs(), perimeter)
+}
+
 pub(crate) fn point_in_ring(p: &P2, ring: &[P2]) -> bool {
     let n = ring.len();
     if n < 3 {

@@ -52,29 +52,29 @@ const MIN_MEAN_WIDTH_M: f64 = TOUCH_TOLERANCE_M;
 /// Checks a footprint on its own; fields are named relative to a `Volume3D`
 /// (`outline_polygon.vertices[0].lat`, `outline_circle.radius`).
 pub fn validate_footprint(f: &Footprint, limits: &Limits) -> Result<(), ValidationError> {
-    check_footprint(f, limits, "")?;
+    let area = check_footprint(f, limits, "")?;
     let field = match f {
         Footprint::Polygon { .. } => "outline_polygon",
         Footprint::Circle { .. } => "outline_circle",
     };
-    check_area(f, limits, field)
+    check_area(area, f, limits, field)
 }
 
 /// Checks a volume; fields are named relative to a `Volume4D`.
 pub fn validate_volume(v: &Volume4D, limits: &Limits) -> Result<(), ValidationError> {
-    check_footprint(&v.footprint, limits, "volume.")?;
+    let area = check_footprint(&v.footprint, limits, "volume.")?;
     check_altitude(&v.altitude)?;
     check_time(&v.time, false)?;
-    check_area(&v.footprint, limits, "volume")
+    check_area(area, &v.footprint, limits, "volume")
 }
 
 /// Checks a volume used as a search area. Unlike a declaration, a search may
 /// be for a single instant (start equal to end); start after end is still wrong.
 pub fn validate_query_volume(v: &Volume4D, limits: &Limits) -> Result<(), ValidationError> {
-    check_footprint(&v.footprint, limits, "volume.")?;
+    let area = check_footprint(&v.footprint, limits, "volume.")?;
     check_altitude(&v.altitude)?;
     check_time(&v.time, true)?;
-    check_area(&v.footprint, limits, "volume")
+    check_area(area, &v.footprint, limits, "volume")
 }
 
 fn err(field: impl Into<String>, reason: impl Into<String>) -> ValidationError {
@@ -130,7 +130,19 @@ fn check_point(p: &LatLng, path: &str) -> Result<(), ValidationError> {
     check_coordinate(p.lng, "longitude", 180.0, format!("{path}.lng"))
 }
 
-fn check_footprint(f: &Footprint, limits: &Limits, prefix: &str) -> Result<(), ValidationError> {
+/// What checking a footprint learned of its area, so that it is not
+/// computed twice.
+#[derive(Debug, Clone, Copy)]
+enum Area {
+    /// The geodesic area (m²).
+    Exact(f64),
+    /// Not computed: a planar estimate puts it clearly under the limit.
+    UnderLimit,
+    /// Not computed yet (circles: a closed formula).
+    Unknown,
+}
+
+fn check_footprint(f: &Footprint, limits: &Limits, prefix: &str) -> Result<Area, ValidationError> {
     match f {
         Footprint::Polygon { vertices } => check_polygon(vertices, limits, prefix),
         Footprint::Circle { center, radius_m } => {
@@ -156,7 +168,7 @@ fn check_footprint(f: &Footprint, limits: &Limits, prefix: &str) -> Result<(), V
                     ),
                 ));
             }
-            Ok(())
+            Ok(Area::Unknown)
         }
     }
 }
@@ -165,7 +177,7 @@ fn check_polygon(
     vertices: &[LatLng],
     limits: &Limits,
     prefix: &str,
-) -> Result<(), ValidationError> {
+) -> Result<Area, ValidationError> {
     let field = format!("{prefix}outline_polygon.vertices");
     // Before anything costly: the count bounds all the work below.
     if vertices.len() > limits.max_vertices {
@@ -227,6 +239,18 @@ fn check_polygon(
     }
     // After the crossing test, so that a symmetric bow tie (whose signed area
     // is zero too) is reported for what it is.
+    //
+    // The plane of the frame gives area and perimeter to well under 1 % at
+    // the footprint sizes allowed (its scale departs from the ellipsoid's by
+    // ~0.3 % at most), so when it puts the polygon far from both thresholds
+    // the geodesic computation (one inverse problem per edge, most of the
+    // cost of validating a search area) is skipped.
+    let (plane_area, plane_perimeter) = planar::area_and_perimeter(&pts);
+    if 2.0 * plane_area > 2.0 * MIN_MEAN_WIDTH_M * plane_perimeter
+        && plane_area < 0.98 * limits.max_area_m2
+    {
+        return Ok(Area::UnderLimit);
+    }
     // Densified points lie on the edges, so they change neither the area
     // nor the perimeter.
     let mut pa = PolygonArea::new(geodesic(), Winding::CounterClockwise);
@@ -237,7 +261,7 @@ fn check_polygon(
     if area.is_nan() || 2.0 * area.abs() < MIN_MEAN_WIDTH_M * perimeter {
         return Err(err(field, "zero-area polygon"));
     }
-    Ok(())
+    Ok(Area::Exact(area.abs()))
 }
 
 /// Whether two non-adjacent edges come within [`SELF_TOUCH_M`]. Swept along
@@ -317,8 +341,17 @@ fn check_time(t: &TimeRange, instant_ok: bool) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn check_area(f: &Footprint, limits: &Limits, field: &str) -> Result<(), ValidationError> {
-    let area = f.area_m2();
+fn check_area(
+    known: Area,
+    f: &Footprint,
+    limits: &Limits,
+    field: &str,
+) -> Result<(), ValidationError> {
+    let area = match known {
+        Area::UnderLimit => return Ok(()),
+        Area::Exact(a) => a,
+        Area::Unknown => f.area_m2(),
+    };
     if area > limits.max_area_m2 {
         return Err(err(
             field,

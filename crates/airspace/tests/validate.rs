@@ -388,3 +388,55 @@ fn first_problem_is_reported() {
     );
     let _ = LatLng { lat: 0.0, lng: 0.0 };
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+    /// Validation skips the geodesic area when a planar estimate is far from
+    /// the limit; that shortcut never changes a verdict. With the limit set
+    /// anywhere near the polygon's geodesic area (and on thin slivers near
+    /// the zero-area threshold), the polygon passes exactly when its
+    /// geodesic area is within the limit.
+    #[test]
+    fn the_area_limit_is_decided_on_the_geodesic_area(
+        lat in -89.5..89.5f64,
+        lng in -180.0..180.0f64,
+        az0 in 0.0..360.0f64,
+        radii in proptest::collection::vec(500.0..45_000.0f64, 3..10),
+        jitter in proptest::collection::vec(-1.0..1.0f64, 10),
+        ratio in 0.9..1.1f64,
+    ) {
+        let f = star(ll(lat, lng), az0, &radii, &jitter);
+        let unlimited = Limits { max_area_m2: f64::INFINITY, ..Limits::default() };
+        proptest::prop_assume!(validate_footprint(&f, &unlimited).is_ok());
+        let area = f.area_m2();
+        let limits = Limits { max_area_m2: area * ratio, ..Limits::default() };
+        let verdict = validate_footprint(&f, &limits);
+        proptest::prop_assert_eq!(verdict.is_ok(), area <= limits.max_area_m2, "{:?}", verdict);
+    }
+}
+
+#[test]
+fn slivers_are_zero_area_whatever_the_limit() {
+    // Four vertices 40 km apart along one meridian, 1 mm off it.
+    let sliver = poly(&[
+        (47.0, 8.0),
+        (47.2, 8.0),
+        (47.4, 8.00000001),
+        (47.2, 8.00000001),
+    ]);
+    for max_area_m2 in [1.0, 2.5e9, f64::INFINITY] {
+        let e = validate_footprint(
+            &sliver,
+            &Limits {
+                max_area_m2,
+                ..Limits::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.reason.contains("zero-area") || e.reason.contains("self-intersecting"),
+            "{e}"
+        );
+    }
+}
