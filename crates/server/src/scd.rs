@@ -116,41 +116,48 @@ async fn query_intents(
     State(st): State<AppState>,
     headers: HeaderMap,
     JsonBody(q): JsonBody<QueryIn>,
-) -> ApiResult<Json<IntentsOut>> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, OIR_READ).await?;
     let aoi = area_of_interest(&q)?;
+    // Encoded under the read lock, borrowing every string from the state.
     let out = st
         .core
         .read(|d| {
             d.query_intents(&aoi).map(|list| {
-                list.into_iter()
-                    .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager)))
-                    .collect::<Vec<_>>()
+                encode(&IntentsOut {
+                    operational_intent_references: list
+                        .into_iter()
+                        .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager)))
+                        .collect(),
+                })
             })
         })
         .await?;
-    Ok(Json(IntentsOut {
-        operational_intent_references: out,
-    }))
+    Ok(out)
 }
 
 async fn get_intent(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(entityid): Path<String>,
-) -> ApiResult<Json<IntentEnvelope>> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, OIR_READ).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let out = st
         .core
         .read(|d| {
-            d.get_intent(id)
-                .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager)))
+            d.get_intent(id).map(|o| {
+                encode(&IntentEnvelope {
+                    operational_intent_reference: intent_out(
+                        o,
+                        &claims.sub,
+                        d.availability_of(&o.manager),
+                    ),
+                })
+            })
         })
         .await?;
-    Ok(Json(IntentEnvelope {
-        operational_intent_reference: out,
-    }))
+    Ok(out)
 }
 
 async fn put_intent(
@@ -159,7 +166,7 @@ async fn put_intent(
     entityid: String,
     ovn: Option<String>,
     body: PutIntentIn,
-) -> ApiResult<IntentChangeOut> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, OIR_WRITE).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let req = wire::put_intent_request(id, ovn, body)?;
@@ -194,14 +201,14 @@ async fn put_intent(
     match result {
         Ok(changed) => {
             let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-            Ok(IntentChangeOut {
+            Ok(encode(&IntentChangeOut {
                 subscribers: subscribers_out(&changed.subscribers),
                 operational_intent_reference: intent_out(
                     &changed.intent,
                     &who.manager,
                     availability,
                 ),
-            })
+            }))
         }
         Err(mut e) => {
             e.body = refused.map(Box::new);
@@ -215,10 +222,10 @@ async fn create_intent(
     headers: HeaderMap,
     Path(entityid): Path<String>,
     JsonBody(body): JsonBody<PutIntentIn>,
-) -> ApiResult<(StatusCode, Json<IntentChangeOut>)> {
+) -> ApiResult<(StatusCode, Encoded)> {
     put_intent(st, headers, entityid, None, body)
         .await
-        .map(|v| (StatusCode::CREATED, Json(v)))
+        .map(|v| (StatusCode::CREATED, v))
 }
 
 async fn update_intent(
@@ -226,17 +233,16 @@ async fn update_intent(
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutIntentIn>,
-) -> ApiResult<Json<IntentChangeOut>> {
+) -> ApiResult<Encoded> {
     put_intent(st, headers, entityid, Some(ovn), body)
         .await
-        .map(Json)
 }
 
 async fn delete_intent(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
-) -> ApiResult<Json<IntentChangeOut>> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, OIR_READ).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let who = caller(&claims);
@@ -245,7 +251,7 @@ async fn delete_intent(
         .write(&who.manager, |d| d.delete_intent(&who, id, &ovn))
         .await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-    Ok(Json(IntentChangeOut {
+    Ok(encode(&IntentChangeOut {
         subscribers: subscribers_out(&changed.subscribers),
         operational_intent_reference: intent_out(&changed.intent, &who.manager, availability),
     }))
@@ -257,41 +263,48 @@ async fn query_constraints(
     State(st): State<AppState>,
     headers: HeaderMap,
     JsonBody(q): JsonBody<QueryIn>,
-) -> ApiResult<Json<ConstraintsOut>> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, CR_READ).await?;
     let aoi = area_of_interest(&q)?;
+    // Encoded under the read lock, borrowing every string from the state.
     let out = st
         .core
         .read(|d| {
             d.query_constraints(&aoi).map(|list| {
-                list.into_iter()
-                    .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager)))
-                    .collect::<Vec<_>>()
+                encode(&ConstraintsOut {
+                    constraint_references: list
+                        .into_iter()
+                        .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager)))
+                        .collect(),
+                })
             })
         })
         .await?;
-    Ok(Json(ConstraintsOut {
-        constraint_references: out,
-    }))
+    Ok(out)
 }
 
 async fn get_constraint(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(entityid): Path<String>,
-) -> ApiResult<Json<ConstraintEnvelope>> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, CR_READ).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let out = st
         .core
         .read(|d| {
-            d.get_constraint(id)
-                .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager)))
+            d.get_constraint(id).map(|c| {
+                encode(&ConstraintEnvelope {
+                    constraint_reference: constraint_out(
+                        c,
+                        &claims.sub,
+                        d.availability_of(&c.manager),
+                    ),
+                })
+            })
         })
         .await?;
-    Ok(Json(ConstraintEnvelope {
-        constraint_reference: out,
-    }))
+    Ok(out)
 }
 
 async fn put_constraint(
@@ -300,7 +313,7 @@ async fn put_constraint(
     entityid: String,
     ovn: Option<String>,
     body: PutConstraintIn,
-) -> ApiResult<ConstraintChangeOut> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, CR_WRITE).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let req = dss::PutConstraint {
@@ -316,10 +329,10 @@ async fn put_constraint(
         .write(&who.manager, |d| d.put_constraint(&who, now, req))
         .await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-    Ok(ConstraintChangeOut {
+    Ok(encode(&ConstraintChangeOut {
         subscribers: subscribers_out(&changed.subscribers),
         constraint_reference: constraint_out(&changed.constraint, &who.manager, availability),
-    })
+    }))
 }
 
 async fn create_constraint(
@@ -327,10 +340,10 @@ async fn create_constraint(
     headers: HeaderMap,
     Path(entityid): Path<String>,
     JsonBody(body): JsonBody<PutConstraintIn>,
-) -> ApiResult<(StatusCode, Json<ConstraintChangeOut>)> {
+) -> ApiResult<(StatusCode, Encoded)> {
     put_constraint(st, headers, entityid, None, body)
         .await
-        .map(|v| (StatusCode::CREATED, Json(v)))
+        .map(|v| (StatusCode::CREATED, v))
 }
 
 async fn update_constraint(
@@ -338,17 +351,16 @@ async fn update_constraint(
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutConstraintIn>,
-) -> ApiResult<Json<ConstraintChangeOut>> {
+) -> ApiResult<Encoded> {
     put_constraint(st, headers, entityid, Some(ovn), body)
         .await
-        .map(Json)
 }
 
 async fn delete_constraint(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path((entityid, ovn)): Path<(String, String)>,
-) -> ApiResult<Json<ConstraintChangeOut>> {
+) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, CR_WRITE).await?;
     let id = parse_uuid(&entityid, "entityid")?;
     let who = caller(&claims);
@@ -357,7 +369,7 @@ async fn delete_constraint(
         .write(&who.manager, |d| d.delete_constraint(&who, id, &ovn))
         .await?;
     let availability = st.core.read(|d| d.availability_of(&who.manager)).await;
-    Ok(Json(ConstraintChangeOut {
+    Ok(encode(&ConstraintChangeOut {
         subscribers: subscribers_out(&changed.subscribers),
         constraint_reference: constraint_out(&changed.constraint, &who.manager, availability),
     }))

@@ -380,82 +380,147 @@ pub fn parse_uuid(s: &str, field: &str) -> Result<Uuid, ApiError> {
 
 #[derive(Debug, Serialize)]
 pub struct TimeOut {
-    pub value: String,
+    pub value: Rfc3339,
     pub format: &'static str,
 }
 
 pub fn time_out(t: DateTime<Utc>) -> TimeOut {
     TimeOut {
-        value: t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        value: Rfc3339(t),
         format: "RFC3339",
     }
 }
 
+/// A time as chrono's `to_rfc3339_opts(SecondsFormat::AutoSi, true)` spells
+/// it (`2026-01-02T03:04:05.120Z`: no fraction, or 3, 6 or 9 digits), written
+/// straight into the response instead of into a `String` of its own: query
+/// responses carry two per entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rfc3339(pub DateTime<Utc>);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        if !(0..=9999).contains(&t.year()) || t.nanosecond() >= 1_000_000_000 {
+            // Signed and wider years, leap seconds: chrono's own spelling.
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )?;
+        let nanos = t.nanosecond();
+        if nanos == 0 {
+        } else if nanos % 1_000_000 == 0 {
+            write!(f, ".{:03}", nanos / 1_000_000)?;
+        } else if nanos % 1_000 == 0 {
+            write!(f, ".{:06}", nanos / 1_000)?;
+        } else {
+            write!(f, ".{nanos:09}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Borrows from the stored intent: a query serializes its answer while it
+/// still reads the state, with no copy of each string.
 #[derive(Debug, Serialize)]
-pub struct IntentOut {
-    pub id: String,
-    pub manager: String,
+pub struct IntentOut<'a> {
+    pub id: Uuid,
+    pub manager: &'a str,
     pub uss_availability: &'static str,
     pub version: u32,
     pub state: &'static str,
-    pub ovn: String,
+    pub ovn: &'a str,
     pub time_start: TimeOut,
     pub time_end: TimeOut,
-    pub uss_base_url: String,
-    pub subscription_id: String,
+    pub uss_base_url: &'a str,
+    pub subscription_id: SubscriptionRef,
+}
+
+/// An intent's subscription, or the standard's null subscription id.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscriptionRef(pub Option<Uuid>);
+
+impl Serialize for SubscriptionRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(id) => id.serialize(s),
+            None => s.serialize_str(NULL_SUBSCRIPTION_ID),
+        }
+    }
 }
 
 /// The caller sees the OVN only of what it manages: others must ask its manager.
-pub fn intent_out(o: &OperationalIntent, viewer: &str, availability: Availability) -> IntentOut {
+pub fn intent_out<'a>(
+    o: &'a OperationalIntent,
+    viewer: &str,
+    availability: Availability,
+) -> IntentOut<'a> {
     let t = o.time();
     IntentOut {
-        id: o.id.to_string(),
-        manager: o.manager.clone(),
+        id: o.id,
+        manager: &o.manager,
         uss_availability: availability.as_str(),
         version: o.version,
         state: o.state.as_str(),
         ovn: if o.manager == viewer {
-            o.ovn.clone()
+            &o.ovn
         } else {
-            NO_OVN_PHRASE.to_string()
+            NO_OVN_PHRASE
         },
         time_start: time_out(t.start.unwrap_or_default()),
         time_end: time_out(t.end.unwrap_or_default()),
-        uss_base_url: o.uss_base_url.clone(),
-        subscription_id: o
-            .subscription_id
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| NULL_SUBSCRIPTION_ID.to_string()),
+        uss_base_url: &o.uss_base_url,
+        subscription_id: SubscriptionRef(o.subscription_id),
     }
 }
 
+/// Borrows from the stored constraint, as [`IntentOut`].
 #[derive(Debug, Serialize)]
-pub struct ConstraintOut {
-    pub id: String,
-    pub manager: String,
+pub struct ConstraintOut<'a> {
+    pub id: Uuid,
+    pub manager: &'a str,
     pub uss_availability: &'static str,
     pub version: u32,
-    pub ovn: String,
+    pub ovn: &'a str,
     pub time_start: TimeOut,
     pub time_end: TimeOut,
-    pub uss_base_url: String,
+    pub uss_base_url: &'a str,
 }
 
-pub fn constraint_out(c: &Constraint, viewer: &str, availability: Availability) -> ConstraintOut {
+pub fn constraint_out<'a>(
+    c: &'a Constraint,
+    viewer: &str,
+    availability: Availability,
+) -> ConstraintOut<'a> {
     let t = c.time();
     ConstraintOut {
-        id: c.id.to_string(),
-        manager: c.manager.clone(),
+        id: c.id,
+        manager: &c.manager,
         uss_availability: availability.as_str(),
         version: c.version,
         ovn: if c.manager == viewer {
-            c.ovn.clone()
+            &c.ovn
         } else {
-            NO_OVN_PHRASE.to_string()
+            NO_OVN_PHRASE
         },
         time_start: time_out(t.start.unwrap_or_default()),
         time_end: time_out(t.end.unwrap_or_default()),
-        uss_base_url: c.uss_base_url.clone(),
+        uss_base_url: &c.uss_base_url,
     }
 }
 
@@ -546,38 +611,102 @@ pub fn availability_out(a: &UssAvailability) -> AvailabilityOut {
     }
 }
 
+/// A JSON response body already encoded: handlers that borrow from the
+/// state encode while they hold it, then answer with the bytes.
+pub struct Encoded(pub axum::body::Bytes);
+
+/// Encodes `value` as a JSON response body.
+pub fn encode<T: Serialize>(value: &T) -> Encoded {
+    // These types hold no maps with non-string keys and no fallible
+    // `Serialize` impls, so this cannot fail; if it ever did, the client
+    // gets a 500 rather than a panic.
+    match serde_json::to_vec(value) {
+        Ok(v) => Encoded(v.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "response encoding failed");
+            Encoded(axum::body::Bytes::from_static(
+                br#"{"message":"internal error: response encoding failed"}"#,
+            ))
+        }
+    }
+}
+
+impl axum::response::IntoResponse for Encoded {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
 // Response envelopes, serialized straight from these types (not through an
 // intermediate `serde_json::Value`, which costs a map allocation per field on
 // the hottest paths).
 
 #[derive(Debug, Serialize)]
-pub struct IntentsOut {
-    pub operational_intent_references: Vec<IntentOut>,
+pub struct IntentsOut<'a> {
+    pub operational_intent_references: Vec<IntentOut<'a>>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct IntentEnvelope {
-    pub operational_intent_reference: IntentOut,
+pub struct IntentEnvelope<'a> {
+    pub operational_intent_reference: IntentOut<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct IntentChangeOut {
+pub struct IntentChangeOut<'a> {
     pub subscribers: Vec<SubscriberOut>,
-    pub operational_intent_reference: IntentOut,
+    pub operational_intent_reference: IntentOut<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ConstraintsOut {
-    pub constraint_references: Vec<ConstraintOut>,
+pub struct ConstraintsOut<'a> {
+    pub constraint_references: Vec<ConstraintOut<'a>>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ConstraintEnvelope {
-    pub constraint_reference: ConstraintOut,
+pub struct ConstraintEnvelope<'a> {
+    pub constraint_reference: ConstraintOut<'a>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ConstraintChangeOut {
+pub struct ConstraintChangeOut<'a> {
     pub subscribers: Vec<SubscriberOut>,
-    pub constraint_reference: ConstraintOut,
+    pub constraint_reference: ConstraintOut<'a>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Written without an intermediate string, a time reads exactly as
+        /// chrono spells it, whatever its fraction of a second.
+        #[test]
+        fn times_are_spelt_as_chrono_spells_them(
+            secs in -70_000_000_000i64..300_000_000_000i64,
+            nanos in prop_oneof![
+                Just(0u32),
+                (0u32..1000).prop_map(|ms| ms * 1_000_000),
+                (0u32..1_000_000).prop_map(|us| us * 1_000),
+                0u32..1_000_000_000,
+                1_000_000_000u32..2_000_000_000,
+            ],
+        ) {
+            let Some(t) = Utc.timestamp_opt(secs, nanos).single() else {
+                return Ok(());
+            };
+            prop_assert_eq!(
+                Rfc3339(t).to_string(),
+                t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            );
+        }
+    }
 }
