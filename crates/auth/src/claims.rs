@@ -41,6 +41,32 @@ pub(crate) struct TimePolicy {
     pub(crate) max_lifetime: Option<i64>,
 }
 
+/// The checks of a token's validity window at `now`: the only claim checks
+/// whose answer changes while a token is in use (see the verifier's cache).
+pub(crate) fn check_times(
+    exp: i64,
+    nbf: Option<i64>,
+    policy: &TimePolicy,
+    now: i64,
+) -> Result<(), AuthError> {
+    // RFC 7519 §4.1.4: reject "on or after" exp; leeway absorbs clock skew.
+    if now >= exp.saturating_add(policy.leeway) {
+        return Err(AuthError::Expired);
+    }
+    // The InterUSS conformance tool mints exp = now + 3600 exactly, and the
+    // reference DSS caps at 1 h, so the cap gets the same leeway as exp so
+    // that a just-minted 1 h token with a slightly fast issuer clock passes.
+    if let Some(max) = policy.max_lifetime {
+        if exp > now.saturating_add(max).saturating_add(policy.leeway) {
+            return Err(AuthError::LifetimeTooLong { max_seconds: max });
+        }
+    }
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(policy.leeway)) {
+        return Err(AuthError::NotYetValid);
+    }
+    Ok(())
+}
+
 /// Checks the claims of a token whose signature has already been verified
 /// and extracts [`Claims`]. `now` is seconds since the Unix epoch.
 pub(crate) fn validate(
@@ -55,24 +81,11 @@ pub(crate) fn validate(
         None => return Err(AuthError::Malformed("token has no exp claim")),
         Some(v) => numeric_date(v).ok_or(AuthError::Malformed("exp is not a number"))?,
     };
-    // RFC 7519 §4.1.4: reject "on or after" exp; leeway absorbs clock skew.
-    if now >= exp.saturating_add(policy.leeway) {
-        return Err(AuthError::Expired);
-    }
-    // The InterUSS conformance tool mints exp = now + 3600 exactly, and the
-    // reference DSS caps at 1 h, so the cap gets the same leeway as exp so
-    // that a just-minted 1 h token with a slightly fast issuer clock passes.
-    if let Some(max) = policy.max_lifetime {
-        if exp > now.saturating_add(max).saturating_add(policy.leeway) {
-            return Err(AuthError::LifetimeTooLong { max_seconds: max });
-        }
-    }
-    if let Some(v) = claims.get("nbf") {
-        let nbf = numeric_date(v).ok_or(AuthError::Malformed("nbf is not a number"))?;
-        if nbf > now.saturating_add(policy.leeway) {
-            return Err(AuthError::NotYetValid);
-        }
-    }
+    let nbf = match claims.get("nbf") {
+        None => None,
+        Some(v) => Some(numeric_date(v).ok_or(AuthError::Malformed("nbf is not a number"))?),
+    };
+    check_times(exp, nbf, policy, now)?;
     // iat is deliberately not required (the conformance tool omits it) and
     // not interpreted: exp and nbf already bound the validity window.
 
@@ -109,7 +122,7 @@ pub(crate) fn validate(
 /// A JSON NumericDate: integer or (RFC 7519 allows it) fractional seconds.
 /// Fractions are truncated toward negative infinity; out-of-range values
 /// saturate, which makes them fail the time checks rather than wrap.
-fn numeric_date(v: &Value) -> Option<i64> {
+pub(crate) fn numeric_date(v: &Value) -> Option<i64> {
     if let Some(i) = v.as_i64() {
         return Some(i);
     }

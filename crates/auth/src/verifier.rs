@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::claims::{validate, Claims, TimePolicy};
+use crate::claims::{check_times, numeric_date, validate, Claims, TimePolicy};
 use crate::error::{echo, AuthError, AuthSetupError};
 use crate::jwks::JwksSource;
 use crate::keys::{parse_pem_keys, Alg, VerificationKey};
@@ -73,13 +73,21 @@ struct Inner {
     policy: TimePolicy,
     static_keys: Vec<Arc<VerificationKey>>,
     jwks: Option<Arc<JwksSource>>,
-    /// Tokens whose signature already verified, by SHA-256 of the token, with
-    /// the key that verified it. A client sends the same token for up to an
-    /// hour; an ES256 or RS256 verification costs far more than the request it
-    /// guards. Claims (expiry, audience...) are still checked on every use, and
-    /// a hit counts only while its key is still configured, so a key rotated
-    /// out of the JWKS stops its tokens at once.
-    verified: Mutex<HashMap<[u8; 32], Arc<VerificationKey>>>,
+    /// Tokens already verified, by SHA-256 of the token, with the key that
+    /// verified them and their claims. A client sends the same token for up
+    /// to an hour; an ES256 or RS256 verification costs far more than the
+    /// request it guards, and decoding the claims again is a good part of
+    /// the cost of a query. Only the validity window (exp, nbf) can change
+    /// its answer over time, and it is checked on every use; a hit counts
+    /// only while its key is still configured, so a key rotated out of the
+    /// JWKS stops its tokens at once.
+    verified: Mutex<HashMap<[u8; 32], Arc<Verified>>>,
+}
+
+struct Verified {
+    key: Arc<VerificationKey>,
+    claims: Claims,
+    nbf: Option<i64>,
 }
 
 /// Bound of the verified-signature cache; it is emptied when full (cheap, and
@@ -245,7 +253,6 @@ impl Verifier {
     }
 
     fn check(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
-        let parsed = parse_compact(token)?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self
             .inner
@@ -254,29 +261,41 @@ impl Verifier {
             .unwrap_or_else(|p| p.into_inner())
             .get(&digest)
             .cloned();
-        match cached {
-            Some(key) if self.key_is_current(&key) => {}
-            _ => {
-                let key = self.verify_signature(&parsed)?;
-                let mut cache = self
-                    .inner
-                    .verified
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                if cache.len() >= VERIFIED_CACHE_MAX {
-                    cache.clear();
-                }
-                cache.insert(digest, key);
+        if let Some(hit) = cached {
+            if self.key_is_current(&hit.key) {
+                check_times(hit.claims.expires_at, hit.nbf, &self.inner.policy, now)?;
+                return Ok(hit.claims.clone());
             }
         }
+        let parsed = parse_compact(token)?;
+        let key = self.verify_signature(&parsed)?;
         // Claims are only looked at once the signature holds: an attacker
         // learns nothing about claim checks from unsigned tokens.
         let payload = URL_SAFE_NO_PAD
             .decode(parsed.payload_b64)
             .map_err(|_| AuthError::Malformed("payload is not base64url"))?;
-        let claims: Map<String, Value> = serde_json::from_slice(&payload)
+        let map: Map<String, Value> = serde_json::from_slice(&payload)
             .map_err(|_| AuthError::Malformed("payload is not a JSON object"))?;
-        validate(&claims, &self.inner.audiences, &self.inner.policy, now)
+        let claims = validate(&map, &self.inner.audiences, &self.inner.policy, now)?;
+        // `validate` has checked that nbf, if present, is a number.
+        let nbf = map.get("nbf").and_then(numeric_date);
+        let mut cache = self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= VERIFIED_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            digest,
+            Arc::new(Verified {
+                key,
+                claims: claims.clone(),
+                nbf,
+            }),
+        );
+        Ok(claims)
     }
 
     /// Picks candidate keys and checks the signature.

@@ -521,4 +521,14 @@ async fn a_token_verified_once_is_still_checked_in_full_on_reuse() {
     // The same signed bytes offered to a verifier without that key: refused.
     let other = verifier(&[B_PUBLIC]).await;
     assert!(other.verify(&token).is_err());
+    // A cached token's nbf still holds: offered earlier than it, refused.
+    let mut early = claims.clone();
+    early["nbf"] = json!(now() + 3); // within leeway now
+    let early = sign_rs256(A_PRIVATE, None, &early);
+    assert!(v.verify(&early).is_ok());
+    assert_eq!(
+        v.verify_at(&early, now() - 120),
+        Err(AuthError::NotYetValid)
+    );
+    assert!(v.verify(&early).is_ok());
 }

@@ -234,8 +234,7 @@ async fn update_intent(
     Path((entityid, ovn)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutIntentIn>,
 ) -> ApiResult<Encoded> {
-    put_intent(st, headers, entityid, Some(ovn), body)
-        .await
+    put_intent(st, headers, entityid, Some(ovn), body).await
 }
 
 async fn delete_intent(
@@ -352,8 +351,7 @@ async fn update_constraint(
     Path((entityid, ovn)): Path<(String, String)>,
     JsonBody(body): JsonBody<PutConstraintIn>,
 ) -> ApiResult<Encoded> {
-    put_constraint(st, headers, entityid, Some(ovn), body)
-        .await
+    put_constraint(st, headers, entityid, Some(ovn), body).await
 }
 
 async fn delete_constraint(
