@@ -524,6 +524,7 @@ async fn a_token_verified_once_is_still_checked_in_full_on_reuse() {
     // A cached token's nbf still holds: offered earlier than it, refused.
     let mut early = claims.clone();
     early["nbf"] = json!(now() + 3); // within leeway now
+    early["exp"] = json!(now() + 600); // within the 1 h cap even 2 minutes early
     let early = sign_rs256(A_PRIVATE, None, &early);
     assert!(v.verify(&early).is_ok());
     assert_eq!(
