@@ -240,6 +240,19 @@ fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
     // Not JSON at all, and a bad id.
     let (st, v) = s.raw("PUT", &path, &alpha, b"{not json".to_vec());
     assert_eq!(st, 400, "{v}");
+    // A valid body followed by anything else is not one JSON value.
+    let mut bytes =
+        serde_json::to_vec(&intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![])).unwrap();
+    bytes.extend_from_slice(b" {}");
+    let (st, v) = s.raw("PUT", &path, &alpha, bytes);
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("trailing characters"),
+        "{v}"
+    );
     let (st, v) = s.call("GET", &format!("{OIR}/not-a-uuid"), Some(&alpha), None);
     assert_eq!(st, 400, "{v}");
     assert!(v["message"].as_str().unwrap().contains("entityid"));

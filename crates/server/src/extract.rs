@@ -115,8 +115,24 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bad("body", "a JSON body is required"));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(path_error)
+    // Path tracking costs a wrapper per value; a body that decodes needs
+    // none, so it is decoded plainly and only a bad one again, for the path.
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let tracked: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    match tracked {
+        Err(e) => Err(path_error(e)),
+        // The value decoded: what follows it is what `from_slice` refused.
+        Ok(_) => Err(ApiError::bad(
+            "body",
+            match de.end() {
+                Err(e) => e.to_string(),
+                Ok(()) => "the body could not be decoded".to_string(),
+            },
+        )),
+    }
 }
 
 /// [`decode`] for a body already parsed as JSON.
