@@ -398,45 +398,75 @@ pub fn time_out(t: DateTime<Utc>) -> TimeOut {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339(pub DateTime<Utc>);
 
+impl Rfc3339 {
+    /// Writes the time into `buf` (digits by hand: `fmt` machinery and
+    /// serde's escaping of each formatted piece cost more than the rest of
+    /// an entity's encoding). `None` for what chrono must spell: years
+    /// outside 0..=9999, leap seconds.
+    fn spell(&self, buf: &mut [u8; 30]) -> Option<usize> {
+        use chrono::{Datelike, Timelike};
+        let t = self.0.naive_utc();
+        let (year, nanos) = (t.year(), t.nanosecond());
+        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            return None;
+        }
+        fn digits(out: &mut [u8], mut v: u32) {
+            for b in out.iter_mut().rev() {
+                *b = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        digits(&mut buf[0..4], year as u32);
+        buf[4] = b'-';
+        digits(&mut buf[5..7], t.month());
+        buf[7] = b'-';
+        digits(&mut buf[8..10], t.day());
+        buf[10] = b'T';
+        digits(&mut buf[11..13], t.hour());
+        buf[13] = b':';
+        digits(&mut buf[14..16], t.minute());
+        buf[16] = b':';
+        digits(&mut buf[17..19], t.second());
+        let mut n = 19;
+        let (value, width) = if nanos == 0 {
+            (0, 0)
+        } else if nanos % 1_000_000 == 0 {
+            (nanos / 1_000_000, 3)
+        } else if nanos % 1_000 == 0 {
+            (nanos / 1_000, 6)
+        } else {
+            (nanos, 9)
+        };
+        if width > 0 {
+            buf[n] = b'.';
+            digits(&mut buf[n + 1..n + 1 + width], value);
+            n += 1 + width;
+        }
+        buf[n] = b'Z';
+        Some(n + 1)
+    }
+
+    fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let mut buf = [0u8; 30];
+        match self.spell(&mut buf) {
+            Some(n) => f(std::str::from_utf8(&buf[..n]).expect("ASCII digits and separators")),
+            None => f(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        }
+    }
+}
+
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use chrono::{Datelike, Timelike};
-        let t = self.0;
-        if !(0..=9999).contains(&t.year()) || t.nanosecond() >= 1_000_000_000 {
-            // Signed and wider years, leap seconds: chrono's own spelling.
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-        }
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )?;
-        let nanos = t.nanosecond();
-        if nanos == 0 {
-        } else if nanos % 1_000_000 == 0 {
-            write!(f, ".{:03}", nanos / 1_000_000)?;
-        } else if nanos % 1_000 == 0 {
-            write!(f, ".{:06}", nanos / 1_000)?;
-        } else {
-            write!(f, ".{nanos:09}")?;
-        }
-        f.write_str("Z")
+        self.with_str(|s| f.write_str(s))
     }
 }
 
 impl Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        self.with_str(|t| s.serialize_str(t))
     }
 }
 
-/// Borrows from the stored intent: a query serializes its answer while it
-/// still reads the state, with no copy of each string.
 #[derive(Debug, Serialize)]
 pub struct IntentOut<'a> {
     pub id: Uuid,
@@ -620,8 +650,10 @@ pub fn encode<T: Serialize>(value: &T) -> Encoded {
     // These types hold no maps with non-string keys and no fallible
     // `Serialize` impls, so this cannot fail; if it ever did, the client
     // gets a 500 rather than a panic.
-    match serde_json::to_vec(value) {
-        Ok(v) => Encoded(v.into()),
+    // Most answers are a few kB: start there rather than grow from 128 B.
+    let mut buf = Vec::with_capacity(4096);
+    match serde_json::to_writer(&mut buf, value) {
+        Ok(()) => Encoded(buf.into()),
         Err(e) => {
             tracing::error!(error = %e, "response encoding failed");
             Encoded(axum::body::Bytes::from_static(
