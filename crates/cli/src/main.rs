@@ -179,6 +179,18 @@ struct ServeArgs {
     /// dump1090 and readsb serve on port 30003). Repeatable.
     #[arg(long = "sbs")]
     sbs: Vec<String>,
+    /// QNH (hPa) of the area the --sbs feeds cover: their altitudes are
+    /// barometric (pressure altitude on 1013.25 hPa) and are turned into
+    /// heights above mean sea level with it. The default leaves them as
+    /// reported; set it (and --sbs-geoid-height) when surveillance aircraft
+    /// are checked against volumes, which are in W84.
+    #[arg(long, default_value_t = 1013.25)]
+    sbs_qnh: f64,
+    /// Geoid height N (m) of the area of the --sbs feeds: mean sea level
+    /// above the WGS84 ellipsoid (about +50 in the Alps, -30 in the
+    /// Netherlands), added to make SBS altitudes W84 heights.
+    #[arg(long, default_value_t = 0.0)]
+    sbs_geoid_height: f64,
     /// Live traffic: a recording (CSV of shared/data/, .csv or .csv.gz)
     /// played as if it were flying now.
     #[arg(long)]
@@ -325,6 +337,8 @@ fn main() -> anyhow::Result<()> {
                         ..Default::default()
                     },
                     sbs: a.sbs,
+                    sbs_datum: tactical::units::PressureDatum::new(a.sbs_qnh, a.sbs_geoid_height)
+                        .map_err(|e| anyhow::anyhow!("--sbs-qnh/--sbs-geoid-height: {e}"))?,
                     replay: a.replay,
                     replay_speed: a.replay_speed,
                     replay_loop: a.replay_loop,

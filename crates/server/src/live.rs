@@ -45,6 +45,9 @@ pub struct LiveConfig {
     /// SBS-1 BaseStation servers to connect to (`host:port`, as dump1090
     /// and readsb serve on port 30003).
     pub sbs: Vec<String>,
+    /// QNH and geoid height that turn the SBS feeds' barometric altitudes
+    /// into W84 heights.
+    pub sbs_datum: tactical::units::PressureDatum,
     /// A recording (the CSV of `shared/data/`) to play as live traffic.
     pub replay: Option<PathBuf>,
     /// Replay speed; traffic is shown as if it flew this many times faster.
@@ -59,6 +62,7 @@ impl Default for LiveConfig {
             params: IncrementalParams::default(),
             conformance: ConformanceParams::default(),
             sbs: Vec::new(),
+            sbs_datum: tactical::units::PressureDatum::default(),
             replay: None,
             replay_speed: 1.0,
             replay_loop: false,
@@ -371,7 +375,7 @@ impl Live {
 /// as the runtime.
 pub fn start(live: &Arc<Live>, config: &LiveConfig) {
     for addr in &config.sbs {
-        tokio::spawn(sbs_client(live.clone(), addr.clone()));
+        tokio::spawn(sbs_client(live.clone(), addr.clone(), config.sbs_datum));
     }
     if let Some(path) = &config.replay {
         tokio::spawn(replay_feed(
@@ -393,9 +397,9 @@ pub fn start(live: &Arc<Live>, config: &LiveConfig) {
 
 /// Reads an SBS-1 stream from a TCP server, reconnecting with backoff
 /// (1 s doubling to 30 s) whenever it closes or cannot be reached.
-async fn sbs_client(live: Arc<Live>, addr: String) {
+async fn sbs_client(live: Arc<Live>, addr: String, datum: tactical::units::PressureDatum) {
     let name = format!("sbs:{addr}");
-    let mut decoder = SbsDecoder::new();
+    let mut decoder = SbsDecoder::with_datum(datum);
     let mut backoff = Duration::from_secs(1);
     live.feed_status(&name, |s| {
         s.kind = "sbs";

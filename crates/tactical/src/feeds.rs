@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::Deserialize;
 
 use crate::geometry::Kinematics;
-use crate::units::{FPM, FT, KT};
+use crate::units::{PressureDatum, FPM, KT};
 
 /// A position and velocity of one aircraft at one time, from any feed.
 #[derive(Clone, Debug, PartialEq)]
@@ -150,15 +150,27 @@ struct SbsPartial {
 /// Turns an SBS stream into track updates: MSG 1 brings the callsign, MSG 4
 /// the velocity, MSG 2/3 the position and altitude; an update is emitted on
 /// each position once a velocity is known (ADS-B sends them separately).
+///
+/// SBS altitudes are barometric (pressure altitude, ft); the decoder turns
+/// them into heights above the WGS84 ellipsoid with its [`PressureDatum`].
 #[derive(Debug, Default)]
 pub struct SbsDecoder {
     partial: HashMap<String, SbsPartial>,
+    datum: PressureDatum,
     pub stats: FeedStats,
 }
 
 impl SbsDecoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A decoder for a feed whose area has this QNH and geoid height.
+    pub fn with_datum(datum: PressureDatum) -> Self {
+        SbsDecoder {
+            datum,
+            ..Self::default()
+        }
     }
 
     pub fn feed(&mut self, line: &str) -> Option<TrackUpdate> {
@@ -197,7 +209,14 @@ impl SbsDecoder {
                     party: None,
                     callsign: p.callsign.clone(),
                     time,
-                    state: Kinematics::from_track(lat, lon, alt * FT, gs * KT, t, vr * FPM),
+                    state: Kinematics::from_track(
+                        lat,
+                        lon,
+                        self.datum.height_w84_m(alt),
+                        gs * KT,
+                        t,
+                        vr * FPM,
+                    ),
                 })
             }
             _ => {
@@ -344,6 +363,7 @@ impl TelemetryDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::units::FT;
 
     const MSG4: &str = "MSG,4,1,1,4CA2D6,1,2018/08/01,12:00:00.000,2018/08/01,12:00:00.000,,,450,90.0,,,-640,,,,,0";
     const MSG3: &str =
@@ -378,6 +398,26 @@ mod tests {
             )
             .unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn sbs_altitudes_become_w84_heights_with_the_feeds_datum() {
+        let datum = PressureDatum::new(1023.0, 49.0).unwrap();
+        let mut plain = SbsDecoder::new();
+        let mut local = SbsDecoder::with_datum(datum);
+        for d in [&mut plain, &mut local] {
+            d.feed(MSG4);
+        }
+        let as_reported = plain.feed(MSG3).unwrap().state.alt_m;
+        let converted = local.feed(MSG3).unwrap().state.alt_m;
+        assert_eq!(as_reported, 37000.0 * FT);
+        assert_eq!(converted, datum.height_w84_m(37000.0));
+        // Higher QNH: the aircraft is higher than its pressure altitude, and
+        // the geoid lifts mean sea level above the ellipsoid.
+        assert!(
+            converted > as_reported + 49.0,
+            "{converted} vs {as_reported}"
         );
     }
 

@@ -144,3 +144,130 @@ mod tests {
         }
     }
 }
+
+/// How a surveillance feed's barometric altitudes become heights above the
+/// WGS84 ellipsoid, the one datum inside (of volumes and of the telemetry
+/// parties send).
+///
+/// Mode C and ADS-B barometric altitude is pressure altitude: the height in
+/// the ICAO standard atmosphere of the pressure the aircraft measures, on
+/// the 1013.25 hPa reference. Two steps make it a W84 height:
+///
+/// 1. the local sea-level pressure (QNH) turns it into a height above mean
+///    sea level, by the same standard-atmosphere law (an offset of about
+///    8.3 m per hPa near the ground; temperature departures from the
+///    standard atmosphere are not corrected, as altimeters do not);
+/// 2. the geoid height N of the area (mean sea level above the ellipsoid:
+///    about +50 m in the Alps, -30 m in the Netherlands, +36 m around
+///    Washington) turns that into a height above the ellipsoid.
+///
+/// Both vary slowly over the area one feed covers, so they are given per
+/// feed. The default (1013.25 hPa, N = 0) leaves altitudes as reported, which
+/// is right for separation between surveillance aircraft (all on the same
+/// pressure reference) and off by tens of metres against volumes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PressureDatum {
+    pub qnh_hpa: f64,
+    pub geoid_height_m: f64,
+}
+
+/// ICAO standard atmosphere, troposphere: p = P0 (1 - h / H)^E.
+const STANDARD_HPA: f64 = 1013.25;
+const ISA_H_M: f64 = 44_330.77;
+const ISA_EXP: f64 = 5.255_88;
+
+impl Default for PressureDatum {
+    fn default() -> Self {
+        PressureDatum {
+            qnh_hpa: STANDARD_HPA,
+            geoid_height_m: 0.0,
+        }
+    }
+}
+
+impl PressureDatum {
+    /// Checks the values an operator gave (`--sbs-qnh`, `--sbs-geoid-height`).
+    pub fn new(qnh_hpa: f64, geoid_height_m: f64) -> Result<PressureDatum, String> {
+        if !(850.0..=1100.0).contains(&qnh_hpa) {
+            return Err(format!(
+                "QNH {qnh_hpa} hPa is outside 850..1100 hPa (sea-level pressures on record)"
+            ));
+        }
+        if !(-120.0..=100.0).contains(&geoid_height_m) {
+            return Err(format!(
+                "geoid height {geoid_height_m} m is outside -120..100 m (the geoid's range)"
+            ));
+        }
+        Ok(PressureDatum {
+            qnh_hpa,
+            geoid_height_m,
+        })
+    }
+
+    /// Height above the WGS84 ellipsoid (m) of a pressure altitude (ft).
+    pub fn height_w84_m(&self, pressure_altitude_ft: f64) -> f64 {
+        let h_p = pressure_altitude_ft * FT;
+        let msl = if self.qnh_hpa == STANDARD_HPA {
+            h_p
+        } else {
+            // The pressure at the aircraft, then the height of that pressure
+            // above the QNH surface. Clamped at the top of the law's domain.
+            let ratio = (1.0 - h_p / ISA_H_M).max(0.0).powf(ISA_EXP);
+            let p = STANDARD_HPA * ratio;
+            ISA_H_M * (1.0 - (p / self.qnh_hpa).powf(1.0 / ISA_EXP))
+        };
+        msl + self.geoid_height_m
+    }
+}
+
+#[cfg(test)]
+mod datum_tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_datum_leaves_altitudes_as_reported() {
+        let d = PressureDatum::default();
+        for ft in [-1000.0, 0.0, 2500.0, 37000.0] {
+            assert_eq!(d.height_w84_m(ft), ft * FT);
+        }
+    }
+
+    #[test]
+    fn qnh_shifts_by_the_standard_atmosphere() {
+        // At 1033.25 hPa (20 hPa above standard) an aircraft whose
+        // altimeter on 1013.25 reads 0 ft is ~166 m above sea level
+        // (the ISA gradient near sea level is ~8.3 m/hPa).
+        let d = PressureDatum::new(1033.25, 0.0).unwrap();
+        let h = d.height_w84_m(0.0);
+        assert!((h - 166.0).abs() < 3.0, "{h}");
+        // Low pressure puts it lower: 993.25 hPa.
+        let low = PressureDatum::new(993.25, 0.0).unwrap().height_w84_m(0.0);
+        assert!((low + 168.0).abs() < 3.0, "{low}");
+        // A QNH altimeter reads its own field elevation on the ground: an
+        // aircraft at the height of the 1013.25 surface over a QNH field is
+        // at pressure altitude 0, whatever the QNH. Round trip through the law:
+        let p_at_500m = 1020.0 * (1.0 - 500.0 / ISA_H_M).powf(ISA_EXP);
+        let h_p_ft = ISA_H_M * (1.0 - (p_at_500m / STANDARD_HPA).powf(1.0 / ISA_EXP)) / FT;
+        let back = PressureDatum::new(1020.0, 0.0)
+            .unwrap()
+            .height_w84_m(h_p_ft);
+        assert!((back - 500.0).abs() < 1e-6, "{back}");
+    }
+
+    #[test]
+    fn the_geoid_height_is_added() {
+        let d = PressureDatum::new(1013.25, 49.5).unwrap();
+        assert_eq!(d.height_w84_m(1000.0), 1000.0 * FT + 49.5);
+    }
+
+    #[test]
+    fn implausible_values_are_refused_with_the_range() {
+        assert!(PressureDatum::new(500.0, 0.0)
+            .unwrap_err()
+            .contains("850..1100"));
+        assert!(PressureDatum::new(1013.0, 300.0)
+            .unwrap_err()
+            .contains("-120..100"));
+        assert!(PressureDatum::new(f64::NAN, 0.0).is_err());
+    }
+}
