@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{first_event_of_kind, iso, new_id, wait_for, Server, SC};
+use common::{bin, first_event_of_kind, iso, new_id, wait_for, Server, SC};
 use std::io::Write;
 use std::net::TcpListener;
 
@@ -272,6 +272,71 @@ fn an_sbs_feed_over_tcp_is_read_reconnected_and_survives_garbage() {
     assert!(feed["malformed"].as_u64().unwrap() >= 1, "{v}");
     drop(conn);
     s.stop();
+}
+
+/// SBS altitudes are pressure altitudes; with the area's QNH and geoid
+/// height they are served (and compared with volumes) as W84 heights.
+#[test]
+fn sbs_pressure_altitudes_become_w84_heights_with_the_areas_datum() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start_in(
+        tmp.path(),
+        &[
+            "--sbs",
+            &addr,
+            "--sbs-qnh",
+            "1033.25",
+            "--sbs-geoid-height",
+            "50",
+        ],
+    );
+    let token = s.token("alpha", &["any"]);
+    let (mut conn, _) = listener.accept().unwrap();
+    let t = sbs_time();
+    // Level at 1,000 ft on the standard setting.
+    writeln!(conn, "MSG,4,1,1,4CA2D6,1,{t},{t},,,120,90.0,,,0,,,,,0\r").unwrap();
+    writeln!(
+        conn,
+        "MSG,3,1,1,4CA2D6,1,{t},{t},,1000,,,46.5,7.25,,,0,0,0,0\r"
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    wait_for(
+        || {
+            let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
+            v["aircraft"].as_array().is_some_and(|a| a.len() == 1)
+        },
+        "the SBS aircraft",
+    );
+    let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
+    let alt = v["aircraft"][0]["alt_m"].as_f64().unwrap();
+    // 304.8 m of pressure altitude, ~166 m more for a QNH 20 hPa above
+    // standard (ISA: ~8.3 m/hPa near the ground), 50 m of geoid.
+    assert!((alt - (304.8 + 166.0 + 50.0)).abs() < 5.0, "{alt}");
+    drop(conn);
+    s.stop();
+
+    // An impossible setting stops the service at start, naming the option.
+    let out = std::process::Command::new(bin())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--sbs-qnh",
+            "500",
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--sbs-qnh") && err.contains("850..1100"),
+        "{err}"
+    );
 }
 
 /// Subscribes the party to a 3 km circle, between two altitudes, for an hour.
