@@ -210,6 +210,44 @@ fn sbs_time() -> String {
     now().format("%Y/%m/%d,%H:%M:%S%.3f").to_string()
 }
 
+/// Sends one level aircraft as SBS: its velocity (MSG 4), then its position
+/// and pressure altitude (MSG 3).
+fn send_sbs(
+    conn: &mut impl Write,
+    icao: &str,
+    alt_ft: u32,
+    gs_kt: u32,
+    track: u32,
+    at: (f64, f64),
+) {
+    let t = sbs_time();
+    let (lat, lon) = at;
+    writeln!(
+        conn,
+        "MSG,4,1,1,{icao},1,{t},{t},,,{gs_kt},{track}.0,,,0,,,,,0\r"
+    )
+    .unwrap();
+    writeln!(
+        conn,
+        "MSG,3,1,1,{icao},1,{t},{t},,{alt_ft},,,{lat},{lon},,,0,0,0,0\r"
+    )
+    .unwrap();
+    conn.flush().unwrap();
+}
+
+/// Waits until the service tracks `n` aircraft, and returns them.
+fn wait_for_aircraft(s: &Server, token: &str, n: usize, what: &str) -> Vec<serde_json::Value> {
+    wait_for(
+        || {
+            let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(token), None);
+            v["aircraft"].as_array().is_some_and(|a| a.len() == n)
+        },
+        what,
+    );
+    let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(token), None);
+    v["aircraft"].as_array().cloned().unwrap_or_default()
+}
+
 #[test]
 fn an_sbs_feed_over_tcp_is_read_reconnected_and_survives_garbage() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -232,15 +270,8 @@ fn an_sbs_feed_over_tcp_is_read_reconnected_and_survives_garbage() {
     }
     conn.flush().unwrap();
     drop(conn);
-    wait_for(
-        || {
-            let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
-            v["aircraft"].as_array().is_some_and(|a| a.len() == 1)
-        },
-        "the SBS aircraft",
-    );
-    let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
-    let a = &v["aircraft"][0];
+    let aircraft = wait_for_aircraft(&s, &token, 1, "the SBS aircraft");
+    let a = &aircraft[0];
     // ICAO addresses are kept in lower case, as OpenSky writes them.
     assert_eq!(a["aircraft_id"], "4ca2d6");
     assert!(
@@ -250,21 +281,8 @@ fn an_sbs_feed_over_tcp_is_read_reconnected_and_survives_garbage() {
 
     // The service reconnects after the close and keeps reading.
     let (mut conn, _) = listener.accept().unwrap();
-    let t = sbs_time();
-    writeln!(conn, "MSG,4,1,1,ABCDEF,1,{t},{t},,,300,270.0,,,0,,,,,0\r").unwrap();
-    writeln!(
-        conn,
-        "MSG,3,1,1,ABCDEF,1,{t},{t},,20000,,,46.6,7.3,,,0,0,0,0\r"
-    )
-    .unwrap();
-    conn.flush().unwrap();
-    wait_for(
-        || {
-            let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
-            v["aircraft"].as_array().is_some_and(|a| a.len() == 2)
-        },
-        "the second SBS aircraft after reconnecting",
-    );
+    send_sbs(&mut conn, "ABCDEF", 20000, 300, 270, (46.6, 7.3));
+    wait_for_aircraft(&s, &token, 2, "the second SBS aircraft after reconnecting");
     let (_, v) = s.call("GET", "/v1/traffic/feeds", Some(&token), None);
     let feed = &v["feeds"][0];
     assert_eq!(feed["kind"], "sbs");
@@ -294,24 +312,11 @@ fn sbs_pressure_altitudes_become_w84_heights_with_the_areas_datum() {
     );
     let token = s.token("alpha", &["any"]);
     let (mut conn, _) = listener.accept().unwrap();
-    let t = sbs_time();
     // Level at 1,000 ft on the standard setting.
-    writeln!(conn, "MSG,4,1,1,4CA2D6,1,{t},{t},,,120,90.0,,,0,,,,,0\r").unwrap();
-    writeln!(
-        conn,
-        "MSG,3,1,1,4CA2D6,1,{t},{t},,1000,,,46.5,7.25,,,0,0,0,0\r"
-    )
-    .unwrap();
-    conn.flush().unwrap();
-    wait_for(
-        || {
-            let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
-            v["aircraft"].as_array().is_some_and(|a| a.len() == 1)
-        },
-        "the SBS aircraft",
-    );
-    let (_, v) = s.call("GET", "/v1/traffic/aircraft", Some(&token), None);
-    let alt = v["aircraft"][0]["alt_m"].as_f64().unwrap();
+    send_sbs(&mut conn, "4CA2D6", 1000, 120, 90, (46.5, 7.25));
+    let alt = wait_for_aircraft(&s, &token, 1, "the SBS aircraft")[0]["alt_m"]
+        .as_f64()
+        .unwrap();
     // 304.8 m of pressure altitude, ~166 m more for a QNH 20 hPa above
     // standard (ISA: ~8.3 m/hPa near the ground), 50 m of geoid.
     assert!((alt - (304.8 + 166.0 + 50.0)).abs() < 5.0, "{alt}");
@@ -415,16 +420,9 @@ fn a_loss_of_separation_between_surveillance_aircraft_is_told_to_parties_nearby(
     // Two ADS-B aircraft 100 ft apart at the same position: a loss of
     // separation between aircraft of no party.
     let (mut conn, _) = listener.accept().unwrap();
-    let t = sbs_time();
     for (icao, ft) in [("4CA2D6", 20000), ("3C6444", 20100)] {
-        writeln!(conn, "MSG,4,1,1,{icao},1,{t},{t},,,300,90.0,,,0,,,,,0\r").unwrap();
-        writeln!(
-            conn,
-            "MSG,3,1,1,{icao},1,{t},{t},,{ft},,,46.5,7.25,,,0,0,0,0\r"
-        )
-        .unwrap();
+        send_sbs(&mut conn, icao, ft, 300, 90, (46.5, 7.25));
     }
-    conn.flush().unwrap();
     let ev = first_event_of_kind(&s, &alpha, "traffic_alert");
     let data = &ev["data"];
     assert_eq!(data["change"], "new", "{ev}");
