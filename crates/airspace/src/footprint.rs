@@ -158,13 +158,7 @@ impl Footprint {
                     Some((r, _)) if r.len() >= 3 => r,
                     _ => return 0.0,
                 };
-                let mut pa = PolygonArea::new(geodesic(), Winding::CounterClockwise);
-                for v in &ring {
-                    pa.add_point(v.lat, v.lng);
-                }
-                // Signed, so that a clockwise ring does not come back as the
-                // rest of the earth.
-                pa.compute(true).1.abs()
+                geodesic_area_and_perimeter(&ring).0
             }
             Footprint::Circle { center, radius_m } => {
                 if !center.is_usable() || !radius_m.is_finite() || *radius_m <= 0.0 {
@@ -274,6 +268,18 @@ pub(crate) struct Ring {
     pub(crate) ecef: Vec<V3>,
     /// Number of distinct input vertices (before densification).
     pub(crate) distinct: usize,
+}
+
+/// Geodesic area (m², unsigned) and perimeter (m) of a ring. The area is
+/// computed signed, so that a clockwise ring does not come back as the rest
+/// of the earth; NaN for unusable input.
+pub(crate) fn geodesic_area_and_perimeter(ring: &[LatLng]) -> (f64, f64) {
+    let mut pa = PolygonArea::new(geodesic(), Winding::CounterClockwise);
+    for v in ring {
+        pa.add_point(v.lat, v.lng);
+    }
+    let (perimeter, area, _) = pa.compute(true);
+    (area.abs(), perimeter)
 }
 
 /// Usable vertices with consecutive duplicates and closing repeats removed,

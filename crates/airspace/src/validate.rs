@@ -5,11 +5,12 @@
 //! `time_end`); [`validate_footprint`] uses the same paths without the
 //! leading `volume.`. The first problem found is reported: numbers before
 //! shapes, shapes before areas, so the message always points at the cause.
-use crate::ellipsoid::{self, ecef_from_normal, geodesic, norm, sub, Frame};
-use crate::footprint::{Ring, DUPLICATE_TOLERANCE_M, MAX_FOOTPRINT_RADIUS_M, TOUCH_TOLERANCE_M};
+use crate::ellipsoid::{self, ecef_from_normal, norm, sub, Frame};
+use crate::footprint::{
+    self, Ring, DUPLICATE_TOLERANCE_M, MAX_FOOTPRINT_RADIUS_M, TOUCH_TOLERANCE_M,
+};
 use crate::planar::{self, P2};
 use crate::{AltitudeRange, Footprint, LatLng, TimeRange, Volume4D};
-use geographiclib_rs::{PolygonArea, Winding};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
@@ -246,22 +247,17 @@ fn check_polygon(
     // the geodesic computation (one inverse problem per edge, most of the
     // cost of validating a search area) is skipped.
     let (plane_area, plane_perimeter) = planar::area_and_perimeter(&pts);
-    if 2.0 * plane_area > 2.0 * MIN_MEAN_WIDTH_M * plane_perimeter
-        && plane_area < 0.98 * limits.max_area_m2
-    {
+    let plane_mean_width = 2.0 * plane_area / plane_perimeter;
+    if plane_mean_width > 2.0 * MIN_MEAN_WIDTH_M && plane_area < 0.98 * limits.max_area_m2 {
         return Ok(Area::UnderLimit);
     }
     // Densified points lie on the edges, so they change neither the area
     // nor the perimeter.
-    let mut pa = PolygonArea::new(geodesic(), Winding::CounterClockwise);
-    for p in &ring.pts {
-        pa.add_point(p.lat, p.lng);
-    }
-    let (perimeter, area, _) = pa.compute(true);
-    if area.is_nan() || 2.0 * area.abs() < MIN_MEAN_WIDTH_M * perimeter {
+    let (area, perimeter) = footprint::geodesic_area_and_perimeter(&ring.pts);
+    if area.is_nan() || 2.0 * area < MIN_MEAN_WIDTH_M * perimeter {
         return Err(err(field, "zero-area polygon"));
     }
-    Ok(Area::Exact(area.abs()))
+    Ok(Area::Exact(area))
 }
 
 /// Whether two non-adjacent edges come within [`SELF_TOUCH_M`]. Swept along

@@ -39,19 +39,21 @@ impl Tree {
         if leaves.is_empty() {
             return Self::default();
         }
-        let mut above: Vec<Hash> = leaves
-            .chunks_exact(2)
-            .map(|pair| node_hash(&pair[0], &pair[1]))
-            .collect();
-        let mut levels: Vec<ChunkedVec<Hash>> = vec![leaves.into_iter().collect()];
-        while !above.is_empty() {
-            let next = above
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() >= 2) {
+            let below = levels.last().expect("non-empty");
+            let above = below
                 .chunks_exact(2)
                 .map(|pair| node_hash(&pair[0], &pair[1]))
                 .collect();
-            levels.push(std::mem::replace(&mut above, next).into_iter().collect());
+            levels.push(above);
         }
-        Self { levels }
+        Self {
+            levels: levels
+                .into_iter()
+                .map(|l| l.into_iter().collect())
+                .collect(),
+        }
     }
 
     /// Appends an entry, returning its leaf index.

@@ -72,10 +72,6 @@ impl<K, V> ShardedMap<K, V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.iter().map(|(_, v)| v)
     }
-
-    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.shards.iter_mut().flat_map(|s| s.values_mut())
-    }
 }
 
 impl<K: Hash + Eq, V> ShardedMap<K, V> {
