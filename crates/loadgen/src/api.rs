@@ -1,11 +1,14 @@
-//! The few DSS calls the workload makes, over one keep-alive HTTP client.
+//! The few DSS calls the workload makes, over keep-alive connections.
 
+use crate::http1;
 use crate::workload::Volume;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+const OIR: &str = "/dss/v1/operational_intent_references";
+const OIR_QUERY: &str = "/dss/v1/operational_intent_references/query";
 
 /// What a non-manager sees instead of an OVN (the reference DSS's wording).
 pub const HIDDEN_OVN: &str = "Available from USS";
@@ -43,13 +46,18 @@ impl Party {
 /// The parties' `Authorization` headers; replaceable because development
 /// tokens live at most an hour and a 1M preload can take longer.
 pub struct Tokens {
-    headers: [RwLock<HeaderValue>; 2],
+    headers: [RwLock<Arc<str>>; 2],
 }
 
-fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
-    let mut v = HeaderValue::from_str(&format!("Bearer {}", token.trim()))?;
-    v.set_sensitive(true);
-    Ok(v)
+fn bearer(token: &str) -> anyhow::Result<Arc<str>> {
+    let token = token.trim();
+    // A header value is visible ASCII; a token with a line break in it would
+    // smuggle a header into every request.
+    anyhow::ensure!(
+        !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()),
+        "a token is non-empty printable ASCII without spaces"
+    );
+    Ok(format!("Bearer {token}").into())
 }
 
 impl Tokens {
@@ -59,11 +67,11 @@ impl Tokens {
         })
     }
 
-    fn slot(&self, p: Party) -> &RwLock<HeaderValue> {
+    fn slot(&self, p: Party) -> &RwLock<Arc<str>> {
         &self.headers[p as usize]
     }
 
-    pub fn get(&self, p: Party) -> HeaderValue {
+    pub fn get(&self, p: Party) -> Arc<str> {
         self.slot(p)
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -100,18 +108,8 @@ impl std::fmt::Display for OpError {
     }
 }
 
-fn transport(e: reqwest::Error) -> OpError {
-    // The kind, not the whole message (which names the URL): these are counted.
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "body"
-    } else {
-        "request"
-    };
-    OpError::Transport(kind.to_string())
+fn transport(e: http1::Error) -> OpError {
+    OpError::Transport(e.kind().to_string())
 }
 
 /// An intent the workload created and may have to delete.
@@ -185,9 +183,8 @@ fn found(out: QueryOut<'_>) -> Found {
 }
 
 pub struct Dss {
-    http: reqwest::Client,
+    http: http1::Client,
     base: String,
-    oir: String,
     pub tokens: Tokens,
     /// Ask for an implicit subscription with every intent, as a USS that wants
     /// to hear about later changes in its area does.
@@ -195,18 +192,15 @@ pub struct Dss {
 }
 
 impl Dss {
-    pub fn new(base: &str, tokens: Tokens, implicit_subscription: bool) -> anyhow::Result<Dss> {
-        let base = base.trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
-            // Keep-alive: every client task reuses its connection, as a USS would.
-            .pool_max_idle_per_host(usize::MAX)
-            .pool_idle_timeout(Duration::from_secs(300))
-            .tcp_nodelay(true)
-            .timeout(Duration::from_secs(60))
-            .build()?;
+    pub async fn new(
+        base: &str,
+        tokens: Tokens,
+        implicit_subscription: bool,
+    ) -> anyhow::Result<Dss> {
+        // Keep-alive: every client task reuses a connection, as a USS would.
+        let http = http1::Client::new(base, Duration::from_secs(60)).await?;
         Ok(Dss {
-            oir: format!("{base}/dss/v1/operational_intent_references"),
-            base,
+            base: http.base(),
             http,
             tokens,
             implicit_subscription,
@@ -219,25 +213,22 @@ impl Dss {
 
     async fn send(
         &self,
-        req: reqwest::RequestBuilder,
+        method: &str,
+        path: &str,
         party: Party,
         body: Option<Vec<u8>>,
         expect: u16,
-    ) -> Result<bytes::Bytes, OpError> {
-        let mut req = req.header(AUTHORIZATION, self.tokens.get(party));
-        if let Some(b) = body {
-            req = req
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(b);
+    ) -> Result<Vec<u8>, OpError> {
+        let auth = self.tokens.get(party);
+        let resp = self
+            .http
+            .request(method, path, Some(&auth), body.as_deref())
+            .await
+            .map_err(transport)?;
+        if resp.status != expect {
+            return Err(OpError::Status(resp.status));
         }
-        let resp = req.send().await.map_err(transport)?;
-        let status = resp.status().as_u16();
-        // Read the body either way, so the connection goes back to the pool.
-        let bytes = resp.bytes().await.map_err(transport)?;
-        if status != expect {
-            return Err(OpError::Status(status));
-        }
-        Ok(bytes)
+        Ok(resp.body)
     }
 
     /// PUT a new Accepted intent made of `volume`, naming `key`.
@@ -260,7 +251,8 @@ impl Dss {
         };
         let bytes = self
             .send(
-                self.http.put(format!("{}/{id}", self.oir)),
+                "PUT",
+                &format!("{OIR}/{id}"),
                 party,
                 Some(encode(&body)),
                 201,
@@ -279,21 +271,15 @@ impl Dss {
         let body = encode(&Query {
             area_of_interest: area,
         });
-        let bytes = self
-            .send(
-                self.http.post(format!("{}/query", self.oir)),
-                party,
-                Some(body),
-                200,
-            )
-            .await?;
+        let bytes = self.send("POST", OIR_QUERY, party, Some(body), 200).await?;
         let out: QueryOut = serde_json::from_slice(&bytes).map_err(|_| OpError::Decode)?;
         Ok(found(out))
     }
 
     pub async fn delete(&self, c: &Created) -> Result<(), OpError> {
         self.send(
-            self.http.delete(format!("{}/{}/{}", self.oir, c.id, c.ovn)),
+            "DELETE",
+            &format!("{OIR}/{}/{}", c.id, c.ovn),
             c.party,
             None,
             200,
@@ -304,26 +290,30 @@ impl Dss {
 
     /// GET /healthy answers 200.
     pub async fn healthy(&self) -> bool {
-        match self.http.get(format!("{}/healthy", self.base)).send().await {
-            Ok(r) => r.status().is_success(),
-            Err(_) => false,
-        }
+        healthy(&self.http).await
     }
 
     /// The service's own count of stored operational intents (its
     /// `dss_operational_intents` gauge on /metrics).
     pub async fn stored_intents(&self) -> Option<u64> {
-        let text = self
+        let resp = self
             .http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .ok()?
-            .text()
+            .request("GET", "/metrics", None, None)
             .await
             .ok()?;
-        parse_gauge(&text, "dss_operational_intents")
+        if resp.status != 200 {
+            return None;
+        }
+        parse_gauge(
+            std::str::from_utf8(&resp.body).ok()?,
+            "dss_operational_intents",
+        )
     }
+}
+
+/// GET /healthy answers 200.
+pub async fn healthy(http: &http1::Client) -> bool {
+    matches!(http.request("GET", "/healthy", None, None).await, Ok(r) if r.status == 200)
 }
 
 fn encode(body: &impl Serialize) -> Vec<u8> {

@@ -358,7 +358,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
     };
     let server_pid = managed.as_ref().map(Managed::pid).or(args.server_pid);
-    let dss = Dss::new(&url, tokens, !args.no_subscription)?;
+    let dss = Dss::new(&url, tokens, !args.no_subscription).await?;
     ensure!(dss.healthy().await, "{url}/healthy does not answer 200");
 
     // --- the layouts: a busy area at the centre of a region, one time base

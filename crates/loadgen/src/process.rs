@@ -80,11 +80,8 @@ impl Managed {
     }
 
     async fn wait_healthy(&mut self, within: Duration) -> anyhow::Result<()> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
+        let http = crate::http1::Client::new(&self.url, Duration::from_secs(2)).await?;
         let deadline = Instant::now() + within;
-        let url = format!("{}/healthy", self.url);
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
@@ -92,10 +89,8 @@ impl Managed {
                     self.log.display()
                 );
             }
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
+            if crate::api::healthy(&http).await {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(
