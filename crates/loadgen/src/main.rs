@@ -72,9 +72,16 @@ struct Args {
         default_value = "query,create,query-then-create,mixed"
     )]
     scenarios: Vec<Scenario>,
-    /// Concurrent clients; a list runs every scenario at each.
+    /// Concurrent clients; a list runs every scenario at each. With --rate,
+    /// the most operations in flight at once.
     #[arg(long, value_delimiter = ',', default_value = "32")]
     clients: Vec<usize>,
+    /// Run these scenarios in an open loop at a fixed rate instead of flat
+    /// out: SCENARIO=OPS_PER_S, comma-separated (e.g.
+    /// `query=32000,create=1280`). Latency then counts from when each
+    /// operation was due, so a service that falls behind shows it.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rate)]
+    rate: Vec<(Scenario, f64)>,
     /// Measured seconds of each scenario run.
     #[arg(long, default_value_t = 20.0)]
     duration_s: f64,
@@ -169,7 +176,31 @@ impl Scenario {
     }
 }
 
+fn parse_rate(s: &str) -> Result<(Scenario, f64), String> {
+    let (name, rate) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: write SCENARIO=OPS_PER_S"))?;
+    let scenario = Scenario::from_str(name.trim(), true)?;
+    let rate: f64 = rate
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?}: the rate: {e}"))?;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(format!("{s:?}: the rate must be a positive number"));
+    }
+    Ok((scenario, rate))
+}
+
 impl Args {
+    /// The open-loop rate of a scenario, if it has one.
+    fn rate_of(&self, scenario: Scenario) -> Option<f64> {
+        self.rate
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == scenario)
+            .map(|&(_, r)| r)
+    }
+
     fn check(&mut self) -> anyhow::Result<()> {
         ensure!(
             !self.clients.is_empty() && self.clients.iter().all(|&c| c > 0),
@@ -275,8 +306,10 @@ fn rows_of(
             aborted: aborted.clone(),
         }
     };
-    if r.by_op.len() <= 1 && scenario != "mixed" {
-        let queries = matches!(scenario, "query" | "query-then-create");
+    // The scenario's own name, without an open-loop rate ("create @1,280/s").
+    let kind = scenario.split(" @").next().unwrap_or(scenario);
+    if r.by_op.len() <= 1 && kind != "mixed" {
+        let queries = matches!(kind, "query" | "query-then-create");
         let mut t = r.by_op.pop_first().map(|(_, t)| t).unwrap_or_default();
         return vec![row(scenario.to_string(), &mut t, true, queries)];
     }
@@ -470,6 +503,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             Work::Preload(Area::Busy),
             args.preload_clients,
             Stop::Count(args.busy_intents),
+            None,
             args.seed,
             "busy-area preload",
         )
@@ -498,6 +532,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 Work::Preload(Area::Region),
                 args.preload_clients,
                 Stop::Count(size - have),
+                None,
                 args.seed,
                 "preload",
             )
@@ -528,9 +563,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             for &scenario in &args.scenarios {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let stored = ctx.dss.stored_intents().await;
+                let rate = args.rate_of(scenario);
+                // Open-loop rows say their rate: "create @1,280/s".
+                let name = match rate {
+                    Some(r) => format!("{} @{}/s", scenario.name(), report::thousands(r as u64)),
+                    None => scenario.name().to_string(),
+                };
                 eprintln!(
-                    "{} with {clients} clients at {size} preloaded ({} stored)",
-                    scenario.name(),
+                    "{name} with {clients} clients at {size} preloaded ({} stored)",
                     stored.map_or("?".into(), report::thousands)
                 );
                 let mut r = runner::run(
@@ -538,12 +578,13 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                     scenario.work(),
                     clients,
                     timed,
+                    rate,
                     args.seed,
-                    scenario.name(),
+                    &name,
                 )
                 .await;
                 let created = std::mem::take(&mut r.created);
-                let rows = rows_of(scenario.name(), r, size, stored, clients);
+                let rows = rows_of(&name, r, size, stored, clients);
                 rows.iter().for_each(say);
                 report.results.extend(rows);
 
@@ -556,6 +597,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                         Work::Delete(Mutex::new(created)),
                         clients,
                         Stop::Count(n),
+                        None,
                         args.seed,
                         "delete",
                     )
@@ -602,4 +644,43 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         m.stop(Duration::from_secs(60))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_name_a_scenario_and_a_positive_number() {
+        assert_eq!(parse_rate("create=1280"), Ok((Scenario::Create, 1280.0)));
+        assert_eq!(
+            parse_rate(" query-then-create = 3000.5 "),
+            Ok((Scenario::QueryThenCreate, 3000.5))
+        );
+        for bad in [
+            "create",
+            "create=0",
+            "create=-1",
+            "create=inf",
+            "fly=10",
+            "query=x",
+        ] {
+            let e = parse_rate(bad).unwrap_err();
+            assert!(
+                e.contains("rate") || e.contains("SCENARIO") || e.contains("fly"),
+                "{bad}: {e}"
+            );
+        }
+        let mut args = Args::parse_from([
+            "loadgen",
+            "--rate",
+            "query=100,create=5",
+            "--rate",
+            "query=200",
+        ]);
+        args.check().unwrap();
+        assert_eq!(args.rate_of(Scenario::Query), Some(200.0));
+        assert_eq!(args.rate_of(Scenario::Create), Some(5.0));
+        assert_eq!(args.rate_of(Scenario::Mixed), None);
+    }
 }

@@ -1,5 +1,14 @@
-//! Closed-loop load: C client tasks, each sending its next request as soon as
-//! the previous one is answered, over one shared keep-alive connection pool.
+//! Load from C client tasks over keep-alive connections, in one of two ways:
+//!
+//! - closed loop: each client sends its next request as soon as the previous
+//!   one is answered, so the service runs flat out and the figures say how
+//!   much it can do (and what latency that costs);
+//! - open loop at a given rate: operation n is due at n / rate seconds, and
+//!   the next free client starts it then. Latency counts from when it was due
+//!   if no client was free (the queueing a real caller would see: no
+//!   coordinated omission), from when it was sent otherwise (so the timer's
+//!   millisecond granularity is not charged to the service). C is then the
+//!   most operations in flight at once.
 //!
 //! Latency is measured per operation from just before the request is built to
 //! just after the whole response body is read. For a timed run, operations
@@ -250,6 +259,8 @@ struct Gate {
     start: Instant,
     measure_from: Instant,
     until: Option<Instant>,
+    /// Open loop: seconds between two operations' due times.
+    interval_s: Option<f64>,
     left: AtomicI64,
     /// Operations started, to number them.
     started: AtomicU64,
@@ -261,11 +272,20 @@ struct Gate {
 }
 
 impl Gate {
-    /// Whether to start another operation, and if so whether to record it
-    /// and how many operations started before it.
-    fn next(&self) -> Option<(bool, u64)> {
+    /// Whether to start another operation, and if so whether to record it,
+    /// how many operations started before it and, in an open loop, when it
+    /// is due.
+    fn next(&self) -> Option<(bool, u64, Option<Instant>)> {
         if self.abort.load(Ordering::Relaxed) {
             return None;
+        }
+        if let Some(interval_s) = self.interval_s {
+            let nth = self.started.fetch_add(1, Ordering::Relaxed);
+            let due = self.start + Duration::from_secs_f64(nth as f64 * interval_s);
+            if self.until.is_some_and(|until| due >= until) {
+                return None;
+            }
+            return Some((due >= self.measure_from, nth, Some(due)));
         }
         let measured = match self.until {
             Some(until) => {
@@ -274,7 +294,7 @@ impl Gate {
             }
             None => (self.left.fetch_sub(1, Ordering::Relaxed) > 0).then_some(true),
         }?;
-        Some((measured, self.started.fetch_add(1, Ordering::Relaxed)))
+        Some((measured, self.started.fetch_add(1, Ordering::Relaxed), None))
     }
 }
 
@@ -300,8 +320,15 @@ async fn client(
     let party = Party::of(id as u64);
     let mut out = ClientOut::default();
     let mut consecutive_errors = 0;
-    while let Some((measured, nth)) = gate.next() {
-        let start = Instant::now();
+    while let Some((measured, nth, due)) = gate.next() {
+        let start = match due {
+            Some(due) if due > Instant::now() => {
+                tokio::time::sleep_until(due.into()).await;
+                Instant::now()
+            }
+            Some(late) => late,
+            None => Instant::now(),
+        };
         // (kind, result: intents found by a query, if any)
         let (kind, result): (&'static str, Result<Option<usize>, OpError>) = match &*work {
             Work::Query => ("query", query(&ctx, &mut rng, party).await),
@@ -421,13 +448,15 @@ fn used(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     a.zip(b).map(|(a, b)| b.saturating_sub(a))
 }
 
-/// Runs `work` on `clients` concurrent clients until `stop`. `label` names
-/// the run in progress reports (every 10 s on stderr).
+/// Runs `work` on `clients` concurrent clients until `stop`, flat out or, with
+/// `rate` (operations per second), in an open loop. `label` names the run in
+/// progress reports (every 10 s on stderr).
 pub async fn run(
     ctx: Arc<Ctx>,
     work: Work,
     clients: usize,
     stop: Stop,
+    rate: Option<f64>,
     seed: u64,
     label: &str,
 ) -> RunResult {
@@ -440,6 +469,7 @@ pub async fn run(
         start,
         measure_from,
         until,
+        interval_s: rate.filter(|r| *r > 0.0).map(|r| 1.0 / r),
         left: AtomicI64::new(left),
         started: AtomicU64::new(0),
         done: AtomicU64::new(0),
@@ -521,6 +551,49 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gate(interval_s: Option<f64>, warmup_s: f64, measure_s: f64) -> Gate {
+        let start = Instant::now();
+        let measure_from = start + Duration::from_secs_f64(warmup_s);
+        Gate {
+            start,
+            measure_from,
+            until: Some(measure_from + Duration::from_secs_f64(measure_s)),
+            interval_s,
+            left: AtomicI64::new(0),
+            started: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            abort: AtomicBool::new(false),
+            abort_reason: Mutex::new(None),
+        }
+    }
+
+    #[test]
+    fn an_open_loop_hands_out_due_times_at_the_rate_whatever_the_clock() {
+        // 1,000/s for 1 s after a 0.5 s warm-up: operations 0..500 are due in
+        // the warm-up, 500..1500 are measured, and then the gate closes, all
+        // without waiting (the clients do the waiting).
+        let g = gate(Some(1e-3), 0.5, 1.0);
+        let all: Vec<_> = std::iter::from_fn(|| g.next()).collect();
+        assert_eq!(all.len(), 1500);
+        for (i, &(measured, nth, due)) in all.iter().enumerate() {
+            assert_eq!(nth, i as u64);
+            let due = due.expect("open loop: every operation has a due time");
+            let offset = (due - g.start).as_secs_f64();
+            assert!((offset - i as f64 * 1e-3).abs() < 1e-6, "{i}: {offset}");
+            assert_eq!(measured, i >= 500, "{i}");
+        }
+        g.abort.store(true, Ordering::Relaxed);
+        assert!(g.next().is_none());
+    }
+
+    #[test]
+    fn a_closed_loop_has_no_due_times() {
+        let g = gate(None, 0.0, 0.2);
+        let (measured, nth, due) = g.next().unwrap();
+        assert!(measured);
+        assert_eq!((nth, due), (0, None));
+    }
 
     #[test]
     fn the_slowest_operations_are_kept_slowest_first() {
