@@ -241,6 +241,118 @@ fn a_newer_sqlite_schema_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
+/// A database written by a version that keyed entity rows by id (schema 3)
+/// opens with its entities, which can then be updated and deleted in place.
+#[test]
+fn a_schema_3_database_keeps_its_entities_and_they_stay_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let low = AltitudeRange {
+        lower_m: 0.0,
+        upper_m: 1.0,
+    };
+    let high = AltitudeRange {
+        lower_m: 100.0,
+        upper_m: 200.0,
+    };
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for sql in &crate::sqlite::MIGRATIONS[..3] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 3).unwrap();
+        for i in 1..=2 {
+            let k = constraint(i, low);
+            c.execute(
+                "INSERT INTO constraints (id, manager, body) VALUES (?1, ?2, ?3)",
+                rusqlite::params![
+                    k.id.to_string(),
+                    k.manager,
+                    serde_json::to_string(&k).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+    }
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            loaded_constraints(&s),
+            vec![constraint(1, low), constraint(2, low)]
+        );
+        submit(
+            &s,
+            vec![
+                Change::PutConstraint(constraint(1, high)),
+                Change::DeleteConstraint(Uuid::from_u128(2)),
+                Change::PutConstraint(constraint(3, low)),
+            ],
+        );
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        loaded_constraints(&s),
+        vec![constraint(1, high), constraint(3, low)]
+    );
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let rows: i64 = c
+        .query_row("SELECT count(*) FROM constraints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2, "an update rewrites its row instead of adding one");
+}
+
+/// A group that fails is rolled back, and the rows it would have added or
+/// removed are where they were: the same changes submitted again are stored.
+#[test]
+fn after_a_failed_group_the_same_changes_are_stored_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    let low = AltitudeRange {
+        lower_m: 0.0,
+        upper_m: 1.0,
+    };
+    let s = SqliteStore::open(&path).unwrap();
+    let with_log = |idx: u64, changes: Vec<Change>| crate::Commit {
+        changes,
+        log: vec![(idx, b"entry".to_vec())],
+        ..Default::default()
+    };
+    let (one, two, three) = (constraint(1, low), constraint(2, low), constraint(3, low));
+    commit(
+        &s,
+        with_log(
+            0,
+            vec![
+                Change::PutConstraint(one.clone()),
+                Change::PutConstraint(three.clone()),
+            ],
+        ),
+    )
+    .unwrap();
+    // Index 0 again: the whole commit fails, after its changes were applied.
+    let again = vec![
+        Change::DeleteConstraint(one.id),
+        Change::PutConstraint(two.clone()),
+    ];
+    assert!(commit(&s, with_log(0, again.clone())).is_err());
+    assert_eq!(loaded_constraints(&s), vec![one, three.clone()]);
+    commit(&s, with_log(1, again)).unwrap();
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(loaded_constraints(&s), vec![two, three]);
+    // Each row's id column names the entity in its body.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = c.prepare("SELECT id, body FROM constraints").unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap();
+    for row in rows {
+        let (id, body) = row.unwrap();
+        let k: Constraint = serde_json::from_str(&body).unwrap();
+        assert_eq!(id, k.id.to_string());
+    }
+}
+
 fn commit(store: &dyn Store, c: crate::Commit) -> crate::Result<()> {
     let (tx, rx) = mpsc::channel();
     store.submit(c, Box::new(move |r| tx.send(r).unwrap()));
