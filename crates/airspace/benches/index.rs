@@ -80,6 +80,33 @@ fn volume(rng: &mut StdRng) -> Volume4D {
     }
 }
 
+/// What is planned around a point all day: a 1 km square over the whole
+/// day, the HTTP benchmark's query (small in space, long in time).
+fn day_query(rng: &mut StdRng) -> Volume4D {
+    let c = offset(
+        CENTER,
+        rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
+        rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
+    );
+    let vertices = [
+        (-500.0, -500.0),
+        (500.0, -500.0),
+        (500.0, 500.0),
+        (-500.0, 500.0),
+    ]
+    .iter()
+    .map(|&(e, n)| offset(c, e, n))
+    .collect();
+    Volume4D {
+        footprint: Footprint::Polygon { vertices },
+        altitude: AltitudeRange {
+            lower_m: 0.0,
+            upper_m: 500.0,
+        },
+        time: TimeRange::new(epoch(), epoch() + Duration::seconds(DAY_S)),
+    }
+}
+
 fn bench_pairs(c: &mut Criterion) {
     let mut rng = StdRng::seed_from_u64(1);
     let circle = |lat: f64, lng: f64, r: f64| Footprint::Circle {
@@ -139,12 +166,16 @@ fn bench_index(c: &mut Criterion) {
         let mut idx = Index::from_entries(entries);
         let build_s = built.elapsed().as_secs_f64();
         let queries: Vec<Volume4D> = (0..4096).map(|_| volume(&mut rng)).collect();
+        let day_queries: Vec<Volume4D> = (0..4096).map(|_| day_query(&mut rng)).collect();
         let pool: Vec<Volume4D> = (0..4096).map(|_| volume(&mut rng)).collect();
-        let hits: usize = queries.iter().map(|q| idx.query(q).len()).sum();
+        let mean_hits = |qs: &[Volume4D]| {
+            qs.iter().map(|q| idx.query(q).len()).sum::<usize>() as f64 / qs.len() as f64
+        };
         println!(
-            "index n={n}: from_entries {build_s:.2} s ({:.2} µs/entity), mean {:.2} hits/query",
+            "index n={n}: from_entries {build_s:.2} s ({:.2} µs/entity), mean {:.2} hits/query, {:.2} hits/day query",
             build_s * 1e6 / n as f64,
-            hits as f64 / queries.len() as f64
+            mean_hits(&queries),
+            mean_hits(&day_queries),
         );
 
         let mut next_key = n;
@@ -175,6 +206,12 @@ fn bench_index(c: &mut Criterion) {
             bench.iter(|| {
                 j = (j + 1) % 4096;
                 black_box(idx.query(&queries[j]))
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("query-day", n), &n, |bench, _| {
+            bench.iter(|| {
+                j = (j + 1) % 4096;
+                black_box(idx.query(&day_queries[j]))
             })
         });
         drop(idx);
