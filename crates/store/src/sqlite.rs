@@ -56,6 +56,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      INSERT INTO subscriptions_4 (id, manager, body) SELECT id, manager, body FROM subscriptions;
      DROP TABLE subscriptions;
      ALTER TABLE subscriptions_4 RENAME TO subscriptions;",
+    // 4 -> 5: declarations appended in the order they are made, without the
+    // (intent, version) key: its index on random UUIDs was the last random
+    // page a create wrote, and those pages are what makes a WAL checkpoint's
+    // fsync, and the writer's pause when the WAL starts over, long. A
+    // declaration made again replaces the earlier one when read (see
+    // `declarations`), as the key's INSERT OR REPLACE did.
+    "CREATE TABLE declarations_5 (intent TEXT NOT NULL, version INTEGER NOT NULL, party TEXT NOT NULL,
+                                  declared_at TEXT NOT NULL, starts_at TEXT NOT NULL, late INTEGER NOT NULL);
+     INSERT INTO declarations_5 (intent, version, party, declared_at, starts_at, late)
+       SELECT intent, version, party, declared_at, starts_at, late FROM declarations ORDER BY declared_at;
+     DROP TABLE declarations;
+     ALTER TABLE declarations_5 RENAME TO declarations;
+     CREATE INDEX declarations_by_time ON declarations (declared_at);",
 ];
 
 /// The entity tables, whose rows the writer finds through [`Rows`].
@@ -331,7 +344,7 @@ fn write_commit(tx: &rusqlite::Transaction<'_>, rows: &mut Rows, commit: &Commit
     }
     for d in &commit.declarations {
         tx.prepare_cached(
-            "INSERT OR REPLACE INTO declarations (intent, version, party, declared_at, starts_at, late) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO declarations (intent, version, party, declared_at, starts_at, late) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![d.intent, d.version, d.party, ts(&d.declared_at), ts(&d.starts_at), d.late])?;
     }
@@ -444,6 +457,25 @@ fn catch_up(conn: &Connection, reset_wanted: &AtomicBool) {
         }
         Err(e) => tracing::warn!(error = %e, "WAL catch-up failed; will retry"),
     }
+}
+
+/// Declarations in the order they were made, each (intent, version) only
+/// once: the last made, at its place. (A version is declared again when an
+/// intent id is reused after a delete, or twice within one commit.)
+fn latest_declarations(rows: Vec<Declaration>) -> Vec<Declaration> {
+    let mut last: std::collections::HashMap<(&str, u32), usize> = Default::default();
+    for (i, d) in rows.iter().enumerate() {
+        last.insert((d.intent.as_str(), d.version), i);
+    }
+    let keep: Vec<bool> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, d)| last[&(d.intent.as_str(), d.version)] == i)
+        .collect();
+    rows.into_iter()
+        .zip(keep)
+        .filter_map(|(d, k)| k.then_some(d))
+        .collect()
 }
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
@@ -834,7 +866,7 @@ impl Store for SqliteStore {
         self.with_reader(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT intent, version, party, declared_at, starts_at, late FROM declarations
-                 WHERE declared_at >= ?1 AND declared_at < ?2 ORDER BY declared_at",
+                 WHERE declared_at >= ?1 AND declared_at < ?2 ORDER BY declared_at, rowid",
             )?;
             let rows = stmt.query_map(params![ts(&from), ts(&to)], |r| {
                 Ok(Declaration {
@@ -846,7 +878,8 @@ impl Store for SqliteStore {
                     late: r.get(5)?,
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(latest_declarations(rows))
         })
     }
 }

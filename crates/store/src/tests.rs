@@ -164,6 +164,21 @@ fn constraint(id: u128, altitude: AltitudeRange) -> Constraint {
     }
 }
 
+/// Two altitude bands: one constraint's two versions.
+fn low() -> AltitudeRange {
+    AltitudeRange {
+        lower_m: 0.0,
+        upper_m: 1.0,
+    }
+}
+
+fn high() -> AltitudeRange {
+    AltitudeRange {
+        lower_m: 100.0,
+        upper_m: 200.0,
+    }
+}
+
 fn submit(store: &dyn Store, changes: Vec<Change>) {
     let (tx, rx) = mpsc::channel();
     store.submit(changes.into(), Box::new(move |r| tx.send(r).unwrap()));
@@ -242,25 +257,26 @@ fn a_newer_sqlite_schema_is_refused() {
 }
 
 /// A database written by a version that keyed entity rows by id (schema 3)
-/// opens with its entities, which can then be updated and deleted in place.
+/// opens with its entities, which can then be updated and deleted in place,
+/// and with its declarations.
 #[test]
 fn a_schema_3_database_keeps_its_entities_and_they_stay_writable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.db");
-    let low = AltitudeRange {
-        lower_m: 0.0,
-        upper_m: 1.0,
-    };
-    let high = AltitudeRange {
-        lower_m: 100.0,
-        upper_m: 200.0,
-    };
+    let low = low();
+    let high = high();
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         for sql in &crate::sqlite::MIGRATIONS[..3] {
             c.execute_batch(sql).unwrap();
         }
         c.pragma_update(None, "user_version", 3).unwrap();
+        c.execute(
+            "INSERT INTO declarations (intent, version, party, declared_at, starts_at, late)
+             VALUES ('i', 1, 'alpha', '2026-01-01T00:00:00.000000Z', '2026-02-01T00:00:00.000000Z', 0)",
+            [],
+        )
+        .unwrap();
         for i in 1..=2 {
             let k = constraint(i, low);
             c.execute(
@@ -299,6 +315,15 @@ fn a_schema_3_database_keeps_its_entities_and_they_stay_writable() {
         .query_row("SELECT count(*) FROM constraints", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 2, "an update rewrites its row instead of adding one");
+    assert_eq!(
+        s.declarations(
+            "2025-12-31T00:00:00Z".parse().unwrap(),
+            "2026-01-02T00:00:00Z".parse().unwrap()
+        )
+        .unwrap(),
+        vec![declaration("i", 1, "alpha", "2026-01-01T00:00:00Z", false)],
+        "declarations survive the migration to appended rows"
+    );
 }
 
 /// A group that fails is rolled back, and the rows it would have added or
@@ -307,10 +332,7 @@ fn a_schema_3_database_keeps_its_entities_and_they_stay_writable() {
 fn after_a_failed_group_the_same_changes_are_stored_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.db");
-    let low = AltitudeRange {
-        lower_m: 0.0,
-        upper_m: 1.0,
-    };
+    let low = low();
     let s = SqliteStore::open(&path).unwrap();
     let with_log = |idx: u64, changes: Vec<Change>| crate::Commit {
         changes,
@@ -486,14 +508,8 @@ fn loaded_constraints(s: &dyn Store) -> Vec<Constraint> {
 
 fn changes_to_one_entity_in_one_batch_end_in_the_last_state(backend: &dyn Backend) {
     let s = backend.open();
-    let low = AltitudeRange {
-        lower_m: 0.0,
-        upper_m: 1.0,
-    };
-    let high = AltitudeRange {
-        lower_m: 100.0,
-        upper_m: 200.0,
-    };
+    let low = low();
+    let high = high();
     submit(
         &*s,
         vec![
@@ -693,13 +709,6 @@ mod postgres_only {
     use std::sync::atomic::AtomicU64;
     use std::sync::{Arc, Barrier};
     use std::time::{Duration, Instant};
-
-    fn low() -> AltitudeRange {
-        AltitudeRange {
-            lower_m: 0.0,
-            upper_m: 1.0,
-        }
-    }
 
     #[test]
     fn a_newer_schema_is_refused() {
