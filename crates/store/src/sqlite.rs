@@ -399,9 +399,11 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 /// (passes back to back, each shorter than the last) and raises
 /// `reset_wanted`; the writer then, between two groups, runs one more
 /// PASSIVE itself, which copies what the checkpointer's last pass left,
-/// and its next transaction starts the WAL over. Measured: 5-20 ms
-/// typically, up to 0.25 s (at full speed the checkpointer's random page
-/// writes fall behind the writer's appends). Before, a RESTART checkpoint
+/// and its next transaction starts the WAL over. That pass lasts as long
+/// as the fsync of the pages written since the checkpointer's last pass:
+/// 100-200 ms at 1M intents under full-speed creates while creates wrote
+/// random index pages, 0.3-34 ms since they only append (schemas 4 and 5).
+/// Before, a RESTART checkpoint
 /// did this while holding the write lock for 30-170 ms. Looping the
 /// checkpointer's passes until under 1 MiB was left made the writer's pass
 /// longer (50-250 ms: the passes do not converge), so it stops after three.
