@@ -131,26 +131,30 @@ impl Client {
             req.extend_from_slice(b);
         }
 
-        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let exchange = async {
-            let mut conn = match pooled {
-                Some(c) => c,
-                None => {
-                    let stream = TcpStream::connect(self.addr)
-                        .await
-                        .map_err(|_| Error::Connect)?;
-                    stream.set_nodelay(true).map_err(|_| Error::Connect)?;
-                    Conn {
-                        stream,
-                        buf: Vec::with_capacity(16 * 1024),
-                    }
+        let attempt = async {
+            let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            if let Some(mut conn) = pooled {
+                match exchange(&mut conn, &req).await {
+                    Ok((resp, keep)) => return Ok((resp, keep.then_some(conn))),
+                    // A kept-alive connection the server closed while it was
+                    // idle answers nothing: the request was not served, so it
+                    // goes once more on a new connection (as hyper does).
+                    Err(Error::Io) if conn.buf.is_empty() => {}
+                    Err(e) => return Err(e),
                 }
+            }
+            let stream = TcpStream::connect(self.addr)
+                .await
+                .map_err(|_| Error::Connect)?;
+            stream.set_nodelay(true).map_err(|_| Error::Connect)?;
+            let mut conn = Conn {
+                stream,
+                buf: Vec::with_capacity(16 * 1024),
             };
-            conn.stream.write_all(&req).await.map_err(|_| Error::Io)?;
-            let (resp, keep) = read_response(&mut conn).await?;
-            Ok::<_, Error>((resp, keep.then_some(conn)))
+            let (resp, keep) = exchange(&mut conn, &req).await?;
+            Ok((resp, keep.then_some(conn)))
         };
-        let (resp, conn) = tokio::time::timeout(self.timeout, exchange)
+        let (resp, conn) = tokio::time::timeout(self.timeout, attempt)
             .await
             .map_err(|_| Error::Timeout)??;
         if let Some(c) = conn {
@@ -158,6 +162,12 @@ impl Client {
         }
         Ok(resp)
     }
+}
+
+/// Writes the request and reads its response.
+async fn exchange(conn: &mut Conn, req: &[u8]) -> Result<(Response, bool), Error> {
+    conn.stream.write_all(req).await.map_err(|_| Error::Io)?;
+    read_response(conn).await
 }
 
 /// Reads more bytes into the connection's buffer; EOF is an error (a
@@ -389,6 +399,32 @@ mod tests {
         assert!(seen[1].starts_with("PUT /base/b HTTP/1.1\r\n"));
         assert!(seen[1].contains("\r\nContent-Length: 2\r\n"));
         assert_eq!(c.idle.lock().unwrap().len(), 1, "the connection was kept");
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_the_server_closed_is_replaced() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            // Two connections, each answering one request and then closing.
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut b = [0u8; 1024];
+                let _ = s.read(&mut b).await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await
+                    .unwrap();
+                drop(s);
+            }
+        });
+        let c = Client::new(&url, Duration::from_secs(5)).await.unwrap();
+        for _ in 0..2 {
+            let r = c.request("GET", "/", None, None).await.unwrap();
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+            // Let the server's close reach this side before the next request.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server.await.unwrap();
     }
 
     #[tokio::test]
