@@ -461,22 +461,23 @@ fn catch_up(conn: &Connection, reset_wanted: &AtomicBool) {
     }
 }
 
-/// Declarations in the order they were made, each (intent, version) only
-/// once: the last made, at its place. (A version is declared again when an
-/// intent id is reused after a delete, or twice within one commit.)
-fn latest_declarations(rows: Vec<Declaration>) -> Vec<Declaration> {
-    let mut last: std::collections::HashMap<(&str, u32), usize> = Default::default();
-    for (i, d) in rows.iter().enumerate() {
-        last.insert((d.intent.as_str(), d.version), i);
+/// Declarations (with their row, which is the order they were made) in
+/// time order, each (intent, version) only once: the last made. (A version
+/// is declared again when an intent id is reused after a delete, or twice
+/// within one commit.)
+fn latest_declarations(rows: Vec<(i64, Declaration)>) -> Vec<Declaration> {
+    let mut last: std::collections::HashMap<(&str, u32), i64> = Default::default();
+    for (row, d) in &rows {
+        let l = last.entry((d.intent.as_str(), d.version)).or_insert(*row);
+        *l = (*l).max(*row);
     }
     let keep: Vec<bool> = rows
         .iter()
-        .enumerate()
-        .map(|(i, d)| last[&(d.intent.as_str(), d.version)] == i)
+        .map(|(row, d)| last[&(d.intent.as_str(), d.version)] == *row)
         .collect();
     rows.into_iter()
         .zip(keep)
-        .filter_map(|(d, k)| k.then_some(d))
+        .filter_map(|((_, d), k)| k.then_some(d))
         .collect()
 }
 
@@ -867,18 +868,19 @@ impl Store for SqliteStore {
     fn declarations(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Declaration>> {
         self.with_reader(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT intent, version, party, declared_at, starts_at, late FROM declarations
+                "SELECT intent, version, party, declared_at, starts_at, late, rowid FROM declarations
                  WHERE declared_at >= ?1 AND declared_at < ?2 ORDER BY declared_at, rowid",
             )?;
             let rows = stmt.query_map(params![ts(&from), ts(&to)], |r| {
-                Ok(Declaration {
+                let d = Declaration {
                     intent: r.get(0)?,
                     version: r.get(1)?,
                     party: r.get(2)?,
                     declared_at: parse_ts(&r.get::<_, String>(3)?)?,
                     starts_at: parse_ts(&r.get::<_, String>(4)?)?,
                     late: r.get(5)?,
-                })
+                };
+                Ok((r.get::<_, i64>(6)?, d))
             })?;
             let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(latest_declarations(rows))

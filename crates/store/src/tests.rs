@@ -375,6 +375,38 @@ fn after_a_failed_group_the_same_changes_are_stored_again() {
     }
 }
 
+/// The declaration made last wins, even if the clock had gone back.
+#[test]
+fn the_last_declaration_made_wins_whatever_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(dir.path().join("d.db")).unwrap();
+    for d in [
+        declaration("i", 1, "alpha", "2026-01-01T00:00:05Z", false),
+        declaration("j", 1, "alpha", "2026-01-01T00:00:04Z", false),
+        declaration("i", 1, "bravo", "2026-01-01T00:00:03Z", true),
+    ] {
+        commit(
+            &s,
+            Commit {
+                declarations: vec![d],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        s.declarations(
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            "2026-01-01T00:01:00Z".parse().unwrap()
+        )
+        .unwrap(),
+        vec![
+            declaration("i", 1, "bravo", "2026-01-01T00:00:03Z", true),
+            declaration("j", 1, "alpha", "2026-01-01T00:00:04Z", false),
+        ]
+    );
+}
+
 fn commit(store: &dyn Store, c: crate::Commit) -> crate::Result<()> {
     let (tx, rx) = mpsc::channel();
     store.submit(c, Box::new(move |r| tx.send(r).unwrap()));
