@@ -184,7 +184,6 @@ fn found(out: QueryOut<'_>) -> Found {
 
 pub struct Dss {
     http: http1::Client,
-    base: String,
     pub tokens: Tokens,
     /// Ask for an implicit subscription with every intent, as a USS that wants
     /// to hear about later changes in its area does.
@@ -200,15 +199,10 @@ impl Dss {
         // Keep-alive: every client task reuses a connection, as a USS would.
         let http = http1::Client::new(base, Duration::from_secs(60)).await?;
         Ok(Dss {
-            base: http.base(),
             http,
             tokens,
             implicit_subscription,
         })
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     async fn send(

@@ -96,11 +96,6 @@ impl Client {
         })
     }
 
-    /// The base URL this client was made for, without a trailing slash.
-    pub fn base(&self) -> String {
-        format!("http://{}{}", self.authority, self.prefix)
-    }
-
     /// Sends one request (`path` below the base URL) and reads the whole
     /// response. `authorization` is the header's value, if any; a body is
     /// sent as JSON.

@@ -267,8 +267,11 @@ async fn interrupted() -> &'static str {
 }
 
 /// Table rows from a run: one per operation kind, plus a total for `mixed`.
+/// `kind` is what ran ("query", "mixed", "preload", …); `scenario` labels
+/// the rows (with its rate if it ran in an open loop: "create @1,280/s").
 fn rows_of(
     scenario: &str,
+    kind: &str,
     mut r: RunResult,
     preloaded: u64,
     stored: Option<u64>,
@@ -306,8 +309,6 @@ fn rows_of(
             aborted: aborted.clone(),
         }
     };
-    // The scenario's own name, without an open-loop rate ("create @1,280/s").
-    let kind = scenario.split(" @").next().unwrap_or(scenario);
     if r.by_op.len() <= 1 && kind != "mixed" {
         let queries = matches!(kind, "query" | "query-then-create");
         let mut t = r.by_op.pop_first().map(|(_, t)| t).unwrap_or_default();
@@ -508,7 +509,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             "busy-area preload",
         )
         .await;
-        let rows = rows_of("preload (busy area)", r, 0, None, args.preload_clients);
+        let rows = rows_of(
+            "preload (busy area)",
+            "preload",
+            r,
+            0,
+            None,
+            args.preload_clients,
+        );
         say(&rows[0]);
         ensure!(
             rows[0].errors == 0,
@@ -537,7 +545,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 "preload",
             )
             .await;
-            let rows = rows_of("preload", r, size, None, args.preload_clients);
+            let rows = rows_of("preload", "preload", r, size, None, args.preload_clients);
             say(&rows[0]);
             if rows[0].errors > 0 {
                 bail!(
@@ -584,7 +592,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 )
                 .await;
                 let created = std::mem::take(&mut r.created);
-                let rows = rows_of(&name, r, size, stored, clients);
+                let rows = rows_of(&name, scenario.name(), r, size, stored, clients);
                 rows.iter().for_each(say);
                 report.results.extend(rows);
 
@@ -605,7 +613,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                     if !r.created.is_empty() {
                         eprintln!("warning: {} intents could not be deleted", r.created.len());
                     }
-                    let rows = rows_of("delete", r, size, None, clients);
+                    let rows = rows_of("delete", "delete", r, size, None, clients);
                     rows.iter().for_each(say);
                     report.results.extend(rows);
                 }
