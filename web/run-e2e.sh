@@ -25,7 +25,16 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
 fi
 npm ci --no-audit --no-fund
 if [ "${E2E_SKIP_BUILD:-}" != 1 ]; then
-  npm run build
+  # Built aside and copied over only if it differs: a build identical to
+  # the committed one must not make the binary that embeds it look stale
+  # (rebuilding it costs minutes).
+  fresh=$(mktemp -d)
+  npm run build -- --outDir "$fresh" --emptyOutDir
+  if ! diff -r -q "$fresh" dist >/dev/null 2>&1; then
+    echo "run-e2e: the web build differs from web/dist; replacing it" >&2
+    rm -rf dist && cp -r "$fresh" dist
+  fi
+  rm -rf "$fresh"
 fi
 if [ ! -x "$bin" ] || [ -n "$(find dist ../crates -newer "$bin" -type f -print -quit 2>/dev/null)" ]; then
   echo "run-e2e: building the release binary ($bin)" >&2
