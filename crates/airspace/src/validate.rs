@@ -109,26 +109,29 @@ fn check_coordinate(
     value: f64,
     what: &str,
     bound: f64,
-    field: String,
+    field: impl FnOnce() -> String,
 ) -> Result<(), ValidationError> {
     if !value.is_finite() {
         return Err(err(
-            field,
+            field(),
             format!("{what} must be a finite number, got {}", num(value)),
         ));
     }
     if value.abs() > bound {
         return Err(err(
-            field,
+            field(),
             format!("{what} {} outside [-{bound}, {bound}]", num(value)),
         ));
     }
     Ok(())
 }
 
-fn check_point(p: &LatLng, path: &str) -> Result<(), ValidationError> {
-    check_coordinate(p.lat, "latitude", 90.0, format!("{path}.lat"))?;
-    check_coordinate(p.lng, "longitude", 180.0, format!("{path}.lng"))
+/// `path` spells the point's field only if it is wrong: checking a valid
+/// request formats no names (a search area's vertices are checked on every
+/// query).
+fn check_point(p: &LatLng, path: impl Fn() -> String) -> Result<(), ValidationError> {
+    check_coordinate(p.lat, "latitude", 90.0, || format!("{}.lat", path()))?;
+    check_coordinate(p.lng, "longitude", 180.0, || format!("{}.lng", path()))
 }
 
 /// What checking a footprint learned of its area, so that it is not
@@ -147,21 +150,21 @@ fn check_footprint(f: &Footprint, limits: &Limits, prefix: &str) -> Result<Area,
     match f {
         Footprint::Polygon { vertices } => check_polygon(vertices, limits, prefix),
         Footprint::Circle { center, radius_m } => {
-            check_point(center, &format!("{prefix}outline_circle.center"))?;
-            let field = format!("{prefix}outline_circle.radius");
+            check_point(center, || format!("{prefix}outline_circle.center"))?;
+            let field = || format!("{prefix}outline_circle.radius");
             let r = *radius_m;
             if !r.is_finite() {
                 return Err(err(
-                    field,
+                    field(),
                     format!("radius must be a finite number, got {}", num(r)),
                 ));
             }
             if r <= 0.0 {
-                return Err(err(field, format!("radius must be > 0, got {}", num(r))));
+                return Err(err(field(), format!("radius must be > 0, got {}", num(r))));
             }
             if r > MAX_FOOTPRINT_RADIUS_M {
                 return Err(err(
-                    field,
+                    field(),
                     format!(
                         "radius {} km exceeds the supported {} km",
                         rounded(r / 1e3),
@@ -179,11 +182,11 @@ fn check_polygon(
     limits: &Limits,
     prefix: &str,
 ) -> Result<Area, ValidationError> {
-    let field = format!("{prefix}outline_polygon.vertices");
+    let field = || format!("{prefix}outline_polygon.vertices");
     // Before anything costly: the count bounds all the work below.
     if vertices.len() > limits.max_vertices {
         return Err(err(
-            field,
+            field(),
             format!(
                 "too many vertices: {} > {}",
                 vertices.len(),
@@ -192,9 +195,9 @@ fn check_polygon(
         ));
     }
     for (i, v) in vertices.iter().enumerate() {
-        check_point(v, &format!("{field}[{i}]"))?;
+        check_point(v, || format!("{}[{i}]", field()))?;
     }
-    let few = || err(field.clone(), "fewer than 3 distinct vertices");
+    let few = || err(field(), "fewer than 3 distinct vertices");
     let (ring, cap) = Ring::build(vertices).ok_or_else(few)?;
     if ring.distinct < 3 {
         return Err(few());
@@ -211,7 +214,7 @@ fn check_polygon(
     let reach = ellipsoid::inverse(clat, clng, far.lat, far.lng);
     let too_big = || {
         err(
-            field.clone(),
+            field(),
             format!(
                 "polygon extends {} km from its centre, more than the supported {} km",
                 rounded(reach / 1e3),
@@ -231,7 +234,7 @@ fn check_polygon(
 
     let self_intersecting = || {
         err(
-            field.clone(),
+            field(),
             "polygon edges cross each other (self-intersecting)",
         )
     };
@@ -255,7 +258,7 @@ fn check_polygon(
     // nor the perimeter.
     let (area, perimeter) = footprint::geodesic_area_and_perimeter(&ring.pts);
     if area.is_nan() || 2.0 * area < MIN_MEAN_WIDTH_M * perimeter {
-        return Err(err(field, "zero-area polygon"));
+        return Err(err(field(), "zero-area polygon"));
     }
     Ok(Area::Exact(area))
 }

@@ -124,12 +124,12 @@ async fn query_intents(
         .core
         .read(|d| {
             d.query_intents(&aoi).map(|list| {
-                encode(&IntentsOut {
-                    operational_intent_references: list
-                        .into_iter()
-                        .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager)))
-                        .collect(),
-                })
+                encode_list(
+                    "operational_intent_references",
+                    list.into_iter()
+                        .map(|o| intent_out(o, &claims.sub, d.availability_of(&o.manager))),
+                    IntentOut::write_json,
+                )
             })
         })
         .await?;
@@ -147,13 +147,11 @@ async fn get_intent(
         .core
         .read(|d| {
             d.get_intent(id).map(|o| {
-                encode(&IntentEnvelope {
-                    operational_intent_reference: intent_out(
-                        o,
-                        &claims.sub,
-                        d.availability_of(&o.manager),
-                    ),
-                })
+                encode_one(
+                    "operational_intent_reference",
+                    &intent_out(o, &claims.sub, d.availability_of(&o.manager)),
+                    IntentOut::write_json,
+                )
             })
         })
         .await?;
@@ -270,12 +268,12 @@ async fn query_constraints(
         .core
         .read(|d| {
             d.query_constraints(&aoi).map(|list| {
-                encode(&ConstraintsOut {
-                    constraint_references: list
-                        .into_iter()
-                        .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager)))
-                        .collect(),
-                })
+                encode_list(
+                    "constraint_references",
+                    list.into_iter()
+                        .map(|c| constraint_out(c, &claims.sub, d.availability_of(&c.manager))),
+                    ConstraintOut::write_json,
+                )
             })
         })
         .await?;
@@ -293,13 +291,11 @@ async fn get_constraint(
         .core
         .read(|d| {
             d.get_constraint(id).map(|c| {
-                encode(&ConstraintEnvelope {
-                    constraint_reference: constraint_out(
-                        c,
-                        &claims.sub,
-                        d.availability_of(&c.manager),
-                    ),
-                })
+                encode_one(
+                    "constraint_reference",
+                    &constraint_out(c, &claims.sub, d.availability_of(&c.manager)),
+                    ConstraintOut::write_json,
+                )
             })
         })
         .await?;
@@ -548,9 +544,9 @@ fn validate_report(body: &Value) -> Result<(), ApiError> {
             format!("{:?} is not one of \"Client\", \"Server\"", x.recorder_role),
         ));
     }
-    crate::wire::parse_time(&x.request_time, "exchange.request_time")?;
+    crate::wire::parse_time(&x.request_time, &"exchange.request_time")?;
     if let Some(t) = &x.response_time {
-        crate::wire::parse_time(t, "exchange.response_time")?;
+        crate::wire::parse_time(t, &"exchange.response_time")?;
     }
     Ok(())
 }
