@@ -138,39 +138,77 @@ fn prometheus() -> &'static PrometheusHandle {
 
 async fn track(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
-    tracing::debug!(%method, %route, status = resp.status().as_u16(), micros = elapsed.as_micros() as u64, "request");
-    let status = resp.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    if resp.status().is_server_error() {
-        tracing::error!(status = %resp.status(), "request failed with a server error");
+    let status = resp.status();
+    tracing::debug!(%method, %route, status = status.as_u16(), micros = elapsed.as_micros() as u64, "request");
+    let (count, duration) = request_metrics(&method, route, status);
+    count.increment(1);
+    duration.record(elapsed.as_secs_f64());
+    if status.is_server_error() {
+        tracing::error!(status = %status, "request failed with a server error");
     }
     resp
 }
 
-/// Reads every request body whole before routing. A handler that answers
-/// without reading the body (a DELETE carrying one, a 401 before decoding)
-/// would otherwise leave unread bytes on a kept-alive connection, which hyper
-/// resolves by closing it under the client's next request.
-async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// The request counter and latency histogram of one (method, route,
+/// status), looked up in the registry once per worker thread rather than on
+/// every request (which cost three label strings and a hash of them).
+fn request_metrics(
+    method: &axum::http::Method,
+    route: &str,
+    status: StatusCode,
+) -> (metrics::Counter, metrics::Histogram) {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::fmt::Write;
+    type Handles = (metrics::Counter, metrics::Histogram);
+    thread_local! {
+        static CACHE: RefCell<(String, HashMap<String, Handles>)> = RefCell::default();
+    }
+    CACHE.with(|cache| {
+        let (key, map) = &mut *cache.borrow_mut();
+        key.clear();
+        let _ = write!(key, "{method} {route} {}", status.as_u16());
+        if let Some(h) = map.get(key.as_str()) {
+            return h.clone();
+        }
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.as_u16().to_string()),
+        ];
+        let h = (
+            metrics::counter!("http_requests_total", &labels),
+            metrics::histogram!("http_request_duration_seconds", &labels),
+        );
+        map.insert(key.clone(), h.clone());
+        h
+    })
+}
+
+/// What every request goes through before routing, in one layer (each
+/// `from_fn` layer costs a boxed future and a service clone per request):
+///
+/// - the body is read whole first. A handler that answers without reading
+///   it (a DELETE carrying one, a 401 before decoding) would otherwise leave
+///   unread bytes on a kept-alive connection, which hyper resolves by
+///   closing it under the client's next request;
+/// - the request runs with a slot for the record index of its write, which
+///   is returned in `X-Log-Index`.
+async fn edge(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, st.max_body_bytes).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, bytes.into())).await,
+    let bytes = match axum::body::to_bytes(body, st.max_body_bytes).await {
+        Ok(bytes) => bytes,
         Err(e) => {
             // to_bytes fails only on a read error or the limit; both are the client's.
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
                 || e.to_string().contains("length limit");
-            if too_large {
+            return if too_large {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!(
@@ -181,14 +219,10 @@ async fn buffer_body(State(st): State<AppState>, req: Request, next: Next) -> Re
                 .into_response()
             } else {
                 ApiError::bad("body", format!("cannot read request body: {e}")).into_response()
-            }
+            };
         }
-    }
-}
-
-/// Runs the request with a slot for the record index of its write, and
-/// returns that index in `X-Log-Index`.
-async fn log_index_header(req: Request, next: Next) -> Response {
+    };
+    let req = Request::from_parts(parts, bytes.into());
     let (index, mut resp) = crate::core::LOG_INDEX
         .scope(std::cell::Cell::new(None), async {
             let resp = next.run(req).await;
@@ -307,8 +341,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .route_layer(middleware::from_fn(track))
-        .layer(middleware::from_fn(log_index_header))
-        .layer(middleware::from_fn_with_state(state.clone(), buffer_body))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
