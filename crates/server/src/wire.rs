@@ -487,19 +487,30 @@ impl Serialize for Rfc3339 {
     }
 }
 
+/// An operational intent reference or a constraint reference as the
+/// standard spells them, borrowing from the stored entity. The two differ
+/// only in the members intents have and constraints lack (`state`,
+/// `subscription_id`), which are left out when `None`.
 #[derive(Debug, Serialize)]
-pub struct IntentOut<'a> {
+pub struct ReferenceOut<'a> {
     pub id: Uuid,
     pub manager: &'a str,
     pub uss_availability: &'static str,
     pub version: u32,
-    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
     pub ovn: &'a str,
     pub time_start: TimeOut,
     pub time_end: TimeOut,
     pub uss_base_url: &'a str,
-    pub subscription_id: SubscriptionRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<SubscriptionRef>,
 }
+
+/// An operational intent reference.
+pub type IntentOut<'a> = ReferenceOut<'a>;
+/// A constraint reference (`state` and `subscription_id` are `None`).
+pub type ConstraintOut<'a> = ReferenceOut<'a>;
 
 /// An intent's subscription, or the standard's null subscription id.
 #[derive(Debug, Clone, Copy)]
@@ -526,7 +537,7 @@ pub fn intent_out<'a>(
         manager: &o.manager,
         uss_availability: availability.as_str(),
         version: o.version,
-        state: o.state.as_str(),
+        state: Some(o.state.as_str()),
         ovn: if o.manager == viewer {
             &o.ovn
         } else {
@@ -535,7 +546,7 @@ pub fn intent_out<'a>(
         time_start: time_out(t.start.unwrap_or_default()),
         time_end: time_out(t.end.unwrap_or_default()),
         uss_base_url: &o.uss_base_url,
-        subscription_id: SubscriptionRef(o.subscription_id),
+        subscription_id: Some(SubscriptionRef(o.subscription_id)),
     }
 }
 
@@ -597,7 +608,7 @@ impl TimeOut {
     }
 }
 
-impl IntentOut<'_> {
+impl ReferenceOut<'_> {
     /// What `serde_json::to_writer` writes for `self`.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(br#"{"id":"#);
@@ -608,36 +619,10 @@ impl IntentOut<'_> {
         json_str(out, self.uss_availability);
         out.extend_from_slice(br#","version":"#);
         json_u32(out, self.version);
-        out.extend_from_slice(br#","state":"#);
-        json_str(out, self.state);
-        out.extend_from_slice(br#","ovn":"#);
-        json_str(out, self.ovn);
-        out.extend_from_slice(br#","time_start":"#);
-        self.time_start.write_json(out);
-        out.extend_from_slice(br#","time_end":"#);
-        self.time_end.write_json(out);
-        out.extend_from_slice(br#","uss_base_url":"#);
-        json_str(out, self.uss_base_url);
-        out.extend_from_slice(br#","subscription_id":"#);
-        match &self.subscription_id.0 {
-            Some(id) => json_uuid(out, id),
-            None => json_str(out, NULL_SUBSCRIPTION_ID),
+        if let Some(state) = self.state {
+            out.extend_from_slice(br#","state":"#);
+            json_str(out, state);
         }
-        out.push(b'}');
-    }
-}
-
-impl ConstraintOut<'_> {
-    /// What `serde_json::to_writer` writes for `self`.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(br#"{"id":"#);
-        json_uuid(out, &self.id);
-        out.extend_from_slice(br#","manager":"#);
-        json_str(out, self.manager);
-        out.extend_from_slice(br#","uss_availability":"#);
-        json_str(out, self.uss_availability);
-        out.extend_from_slice(br#","version":"#);
-        json_u32(out, self.version);
         out.extend_from_slice(br#","ovn":"#);
         json_str(out, self.ovn);
         out.extend_from_slice(br#","time_start":"#);
@@ -646,6 +631,17 @@ impl ConstraintOut<'_> {
         self.time_end.write_json(out);
         out.extend_from_slice(br#","uss_base_url":"#);
         json_str(out, self.uss_base_url);
+        match &self.subscription_id {
+            Some(SubscriptionRef(Some(id))) => {
+                out.extend_from_slice(br#","subscription_id":"#);
+                json_uuid(out, id);
+            }
+            Some(SubscriptionRef(None)) => {
+                out.extend_from_slice(br#","subscription_id":"#);
+                json_str(out, NULL_SUBSCRIPTION_ID);
+            }
+            None => {}
+        }
         out.push(b'}');
     }
 }
@@ -681,19 +677,6 @@ pub fn encode_one<T>(key: &str, item: &T, write: impl Fn(&T, &mut Vec<u8>)) -> E
     Encoded(out.into())
 }
 
-/// Borrows from the stored constraint, as [`IntentOut`].
-#[derive(Debug, Serialize)]
-pub struct ConstraintOut<'a> {
-    pub id: Uuid,
-    pub manager: &'a str,
-    pub uss_availability: &'static str,
-    pub version: u32,
-    pub ovn: &'a str,
-    pub time_start: TimeOut,
-    pub time_end: TimeOut,
-    pub uss_base_url: &'a str,
-}
-
 pub fn constraint_out<'a>(
     c: &'a Constraint,
     viewer: &str,
@@ -705,6 +688,7 @@ pub fn constraint_out<'a>(
         manager: &c.manager,
         uss_availability: availability.as_str(),
         version: c.version,
+        state: None,
         ovn: if c.manager == viewer {
             &c.ovn
         } else {
@@ -713,6 +697,7 @@ pub fn constraint_out<'a>(
         time_start: time_out(t.start.unwrap_or_default()),
         time_end: time_out(t.end.unwrap_or_default()),
         uss_base_url: &c.uss_base_url,
+        subscription_id: None,
     }
 }
 
@@ -876,6 +861,52 @@ mod tests {
         ]
     }
 
+    /// A constraint reference has no `state` and no `subscription_id`; an
+    /// intent's come where the standard's examples put them.
+    #[test]
+    fn references_have_the_members_of_their_kind() {
+        let t = time_out(Utc.timestamp_opt(0, 0).unwrap());
+        let mut r = ReferenceOut {
+            id: Uuid::nil(),
+            manager: "m",
+            uss_availability: "Unknown",
+            version: 1,
+            state: None,
+            ovn: "o",
+            time_start: time_out(Utc.timestamp_opt(0, 0).unwrap()),
+            time_end: t,
+            uss_base_url: "u",
+            subscription_id: None,
+        };
+        let keys = |r: &ReferenceOut| {
+            let mut out = Vec::new();
+            r.write_json(&mut out);
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let mut keys: Vec<(usize, String)> = v
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|k| (text.find(&format!("\"{k}\":")).unwrap(), k.clone()))
+                .collect();
+            keys.sort();
+            keys.into_iter()
+                .map(|(_, k)| k)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert_eq!(
+            keys(&r),
+            "id,manager,uss_availability,version,ovn,time_start,time_end,uss_base_url"
+        );
+        r.state = Some("Accepted");
+        r.subscription_id = Some(SubscriptionRef(None));
+        assert_eq!(
+            keys(&r),
+            "id,manager,uss_availability,version,state,ovn,time_start,time_end,uss_base_url,subscription_id"
+        );
+    }
+
     proptest! {
         /// The hand-written encoding of a listed intent is byte for byte
         /// the derived one.
@@ -895,12 +926,12 @@ mod tests {
                 manager: &manager,
                 uss_availability: "Unknown",
                 version,
-                state: "Accepted",
+                state: Some("Accepted"),
                 ovn: &ovn,
                 time_start: time_out(start),
                 time_end: time_out(end),
                 uss_base_url: &url,
-                subscription_id: SubscriptionRef(sub.map(Uuid::from_u128)),
+                subscription_id: Some(SubscriptionRef(sub.map(Uuid::from_u128))),
             };
             let mut ours = Vec::new();
             o.write_json(&mut ours);
@@ -932,6 +963,8 @@ mod tests {
                     time_start: time_out(start),
                     time_end: time_out(end),
                     uss_base_url: &url,
+                    state: None,
+                    subscription_id: None,
                 })
                 .collect();
             let ours = encode_list("constraint_references", &list, |c, out| c.write_json(out));
