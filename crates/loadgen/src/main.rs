@@ -88,6 +88,12 @@ struct Args {
     /// Unmeasured seconds before each scenario run.
     #[arg(long, default_value_t = 2.0)]
     warmup_s: f64,
+    /// Idle seconds after each preload stage, before its scenarios: time for
+    /// the service to finish what a preload leaves behind (copying the
+    /// write-ahead log into the database), so that the scenarios measure
+    /// themselves.
+    #[arg(long, default_value_t = 0.0)]
+    settle_s: f64,
 
     /// Preload sizes (intents in the region, cumulative): the scenarios run
     /// once the service holds each of them.
@@ -212,8 +218,8 @@ impl Args {
         );
         ensure!(self.client_threads > 0, "--client-threads must be positive");
         ensure!(
-            self.duration_s > 0.0 && self.warmup_s >= 0.0,
-            "--duration-s must be positive and --warmup-s not negative"
+            self.duration_s > 0.0 && self.warmup_s >= 0.0 && self.settle_s >= 0.0,
+            "--duration-s must be positive, --warmup-s and --settle-s not negative"
         );
         ensure!(self.horizon_h > 0, "--horizon-h must be positive");
         ensure!(
@@ -306,6 +312,7 @@ fn rows_of(
             loadgen_cores: if cpu { cores(loadgen_cpu) } else { None },
             other_cores: if cpu { cores(other_cpu) } else { None },
             slowest: t.slowest.clone(),
+            timeline: t.timeline.clone(),
             aborted: aborted.clone(),
         }
     };
@@ -440,6 +447,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "clients": args.clients,
         "duration_s": args.duration_s,
         "warmup_s": args.warmup_s,
+        "settle_s": args.settle_s,
         "preload": args.preload,
         "preload_clients": args.preload_clients,
         "busy_intents": args.busy_intents,
@@ -565,6 +573,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         };
         eprintln!("stage {size}: {stage:?}");
         report.stages.push(stage);
+        if args.settle_s > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(args.settle_s)).await;
+        }
 
         // --- the scenarios
         for &clients in &args.clients {

@@ -1,7 +1,7 @@
 //! The results as a markdown table (stdout) and as JSON (`--json`).
 
 use crate::process::{Machine, Memory};
-use crate::runner::Slow;
+use crate::runner::{Slow, Tick};
 use crate::stats::Summary;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -31,6 +31,9 @@ pub struct Row {
     pub other_cores: Option<f64>,
     /// The slowest operations (when they started), slowest first.
     pub slowest: Vec<Slow>,
+    /// Operations and the longest of them by tenth of a second from the
+    /// start of the run (warm-up included: its ticks are empty).
+    pub timeline: Vec<Tick>,
     /// Why the run stopped before its time or count, if it did.
     pub aborted: Option<String>,
 }

@@ -188,6 +188,19 @@ pub struct Slow {
 /// How many of the slowest operations each kind keeps.
 const SLOWEST: usize = 5;
 
+/// Width of a [`Tick`] of the timeline, seconds.
+pub const TICK_S: f64 = 0.1;
+
+/// The operations that started in one tenth of a second of a run: how many,
+/// and the longest of them. A pause of the service shows as ticks with a
+/// long longest; a service that falls behind an open loop, as a run of them
+/// that grows and drains.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+pub struct Tick {
+    pub ops: u32,
+    pub max_ms: f32,
+}
+
 /// Results of one kind of operation.
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
@@ -197,6 +210,8 @@ pub struct Tally {
     pub found: u64,
     /// The slowest operations, slowest first.
     pub slowest: Vec<Slow>,
+    /// By tick of [`TICK_S`] from the start of the run.
+    pub timeline: Vec<Tick>,
 }
 
 impl Tally {
@@ -209,6 +224,24 @@ impl Tally {
         for s in o.slowest {
             self.note_slow(s);
         }
+        if self.timeline.len() < o.timeline.len() {
+            self.timeline.resize(o.timeline.len(), Tick::default());
+        }
+        for (a, b) in self.timeline.iter_mut().zip(o.timeline) {
+            a.ops += b.ops;
+            a.max_ms = a.max_ms.max(b.max_ms);
+        }
+    }
+
+    fn note(&mut self, s: Slow) {
+        let i = (s.at_s / TICK_S) as usize;
+        if self.timeline.len() <= i {
+            self.timeline.resize(i + 1, Tick::default());
+        }
+        let t = &mut self.timeline[i];
+        t.ops += 1;
+        t.max_ms = t.max_ms.max(s.ms as f32);
+        self.note_slow(s);
     }
 
     fn note_slow(&mut self, s: Slow) {
@@ -387,7 +420,7 @@ async fn client(
                     let took = now - start;
                     t.samples.record(took);
                     t.found += found.unwrap_or(0) as u64;
-                    t.note_slow(Slow {
+                    t.note(Slow {
                         at_s: (start - gate.start).as_secs_f64(),
                         nth,
                         ms: took.as_secs_f64() * 1000.0,
@@ -617,5 +650,21 @@ mod tests {
         assert_eq!(a.slowest[0].nth, 42);
         assert_eq!(a.slowest.len(), SLOWEST);
         assert_eq!(a.slowest[SLOWEST - 1].ms, 5.0);
+    }
+
+    #[test]
+    fn the_timeline_counts_operations_and_keeps_the_longest_per_tick() {
+        let op = |at_s: f64, ms: f64| Slow { at_s, nth: 0, ms };
+        let mut a = Tally::default();
+        a.note(op(0.05, 1.0));
+        a.note(op(0.06, 4.0));
+        a.note(op(0.25, 2.0));
+        let mut b = Tally::default();
+        b.note(op(0.01, 3.0));
+        b.note(op(0.42, 30.0));
+        a.merge(b);
+        let got: Vec<(u32, f32)> = a.timeline.iter().map(|t| (t.ops, t.max_ms)).collect();
+        assert_eq!(got, vec![(3, 4.0), (0, 0.0), (1, 2.0), (0, 0.0), (1, 30.0)]);
+        assert_eq!(a.slowest[0].ms, 30.0);
     }
 }
