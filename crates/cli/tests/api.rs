@@ -472,6 +472,30 @@ fn health_and_metrics() {
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("http_request_duration_seconds"));
     assert!(text.contains(r#"status="404""#));
+    // A write: the checkpointer copies it into the database file and
+    // flushes that itself, not leaving it to the writer.
+    let id = new_id();
+    let body = intent_body(vec![volume(46.0, 7.0, 0.01, 10, 70)], vec![]);
+    let (st, _) = s.call("PUT", &format!("{OIR}/{id}"), Some(&alpha), Some(&body));
+    assert_eq!(st, 201);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = s
+            .http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        if text.contains("sqlite_checkpoint_flush_seconds_count") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush of the database file after a write: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -390,7 +390,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 }
 
 /// Copies the WAL into the database file beside the writer, PASSIVE (never
-/// blocking it), every 100 ms.
+/// blocking it), every 100 ms, and flushes what it copied to disk.
 ///
 /// A PASSIVE checkpoint alone never lets the WAL shrink under steady writes:
 /// SQLite starts the WAL over only when a write transaction begins with
@@ -399,29 +399,55 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 /// (passes back to back, each shorter than the last) and raises
 /// `reset_wanted`; the writer then, between two groups, runs one more
 /// PASSIVE itself, which copies what the checkpointer's last pass left,
-/// and its next transaction starts the WAL over. That pass lasts as long
-/// as the fsync of the pages written since the checkpointer's last pass:
-/// 100-200 ms at 1M intents under full-speed creates while creates wrote
-/// random index pages, 0.3-34 ms since they only append (schemas 4 and 5).
-/// Before, a RESTART checkpoint
-/// did this while holding the write lock for 30-170 ms. Looping the
-/// checkpointer's passes until under 1 MiB was left made the writer's pass
-/// longer (50-250 ms: the passes do not converge), so it stops after three.
+/// and its next transaction starts the WAL over.
+///
+/// The flush: SQLite fsyncs the database file only at the end of a
+/// checkpoint that reaches the end of the WAL, which under steady writes
+/// is only ever the writer's pass. Left alone, that fsync had to write out
+/// every page the checkpointer copied since the last start-over that the
+/// kernel had not yet written back, up to the whole 256 MiB: the writer
+/// stood still for it, 100-260 ms whenever writes had touched random pages
+/// (deletes do). So this thread fsyncs the database file itself after
+/// each pass that copied something (an extra fsync is always safe), and
+/// the writer's pass has only the last 100 ms of copies left to flush.
+/// Before, a RESTART checkpoint did the start-over while holding the
+/// write lock for 30-170 ms. Looping the checkpointer's passes until under
+/// 1 MiB was left made the writer's pass longer (50-250 ms: the passes do
+/// not converge), so it stops after three.
 fn checkpointer(
     conn: Connection,
+    db: Option<std::fs::File>,
     limits: WalLimits,
     stop: Arc<AtomicBool>,
     reset_wanted: Arc<AtomicBool>,
 ) {
+    // Frames copied by the last pass, as SQLite counts them (they go back
+    // to 0 when the WAL starts over).
+    let mut copied_before = 0;
+    let mut pass = |mode: &str| -> rusqlite::Result<(bool, i64, i64)> {
+        let r = checkpoint(&conn, mode)?;
+        if r.2 != copied_before {
+            copied_before = r.2;
+            if let Some(f) = &db {
+                let start = std::time::Instant::now();
+                if let Err(e) = f.sync_data() {
+                    tracing::warn!(error = %e, "cannot flush the database file");
+                }
+                metrics::histogram!("sqlite_checkpoint_flush_seconds")
+                    .record(start.elapsed().as_secs_f64());
+            }
+        }
+        Ok(r)
+    };
     while !stop.load(Ordering::Acquire) {
         thread::park_timeout(std::time::Duration::from_millis(100));
-        match checkpoint(&conn, "PASSIVE") {
+        match pass("PASSIVE") {
             Ok((_, wal, _)) if wal > limits.large_pages => {
-                let _ = checkpoint(&conn, "RESTART");
+                let _ = pass("RESTART");
             }
             Ok((_, wal, _)) if wal > limits.reset_pages => {
                 for _ in 0..3 {
-                    if checkpoint(&conn, "PASSIVE").is_err() {
+                    if pass("PASSIVE").is_err() {
                         break;
                     }
                 }
@@ -564,9 +590,18 @@ impl SqliteStore {
         let stop = Arc::new(AtomicBool::new(false));
         let ck = {
             let (stop, conn) = (stop.clone(), open(&path)?);
+            // Only for fsync, which flushes the file whichever descriptor
+            // asks; without it (it cannot fail after SQLite opened the
+            // file, short of a race with its removal) the writer's passes
+            // flush everything, only later.
+            let db = std::fs::File::open(&path)
+                .map_err(
+                    |e| tracing::warn!(error = %e, "cannot open the database file to flush it"),
+                )
+                .ok();
             thread::Builder::new()
                 .name("sqlite-checkpointer".into())
-                .spawn(move || checkpointer(conn, limits, stop, reset_wanted))?
+                .spawn(move || checkpointer(conn, db, limits, stop, reset_wanted))?
         };
         Ok(SqliteStore {
             checkpointer: Mutex::new(Some((stop, ck))),
