@@ -109,6 +109,7 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// What every handler shares, behind [`AppState`]'s one `Arc`.
 pub struct Shared {
     pub core: Arc<Core>,
     pub verifier: auth::Verifier,

@@ -409,7 +409,8 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64
 /// stood still for it, 100-260 ms whenever writes had touched random pages
 /// (deletes do). So this thread fsyncs the database file itself after
 /// each pass that copied something (an extra fsync is always safe), and
-/// the writer's pass has only the last 100 ms of copies left to flush.
+/// the writer's pass has only the last 100 ms of copies left to flush
+/// (the rounds that lead to a start-over do not flush: that would delay it).
 /// Before, a RESTART checkpoint did the start-over while holding the
 /// write lock for 30-170 ms. Looping the checkpointer's passes until under
 /// 1 MiB was left made the writer's pass longer (50-250 ms: the passes do
@@ -421,39 +422,42 @@ fn checkpointer(
     stop: Arc<AtomicBool>,
     reset_wanted: Arc<AtomicBool>,
 ) {
-    // Frames copied by the last pass, as SQLite counts them (they go back
-    // to 0 when the WAL starts over).
+    // How many of the WAL's frames had been copied after the last flushed
+    // pass, as SQLite reports it (back to 0 when the WAL starts over): a
+    // pass that changes it has copied something.
     let mut copied_before = 0;
-    let mut pass = |mode: &str| -> rusqlite::Result<(bool, i64, i64)> {
-        let r = checkpoint(&conn, mode)?;
-        if r.2 != copied_before {
-            copied_before = r.2;
-            if let Some(f) = &db {
-                let start = std::time::Instant::now();
-                if let Err(e) = f.sync_data() {
-                    tracing::warn!(error = %e, "cannot flush the database file");
-                }
-                metrics::histogram!("sqlite_checkpoint_flush_seconds")
-                    .record(start.elapsed().as_secs_f64());
+    let mut flush = |copied: i64| {
+        if copied == copied_before {
+            return;
+        }
+        copied_before = copied;
+        if let Some(f) = &db {
+            let start = std::time::Instant::now();
+            match f.sync_data() {
+                Ok(()) => metrics::histogram!("sqlite_checkpoint_flush_seconds")
+                    .record(start.elapsed().as_secs_f64()),
+                Err(e) => tracing::warn!(error = %e, "cannot flush the database file"),
             }
         }
-        Ok(r)
     };
     while !stop.load(Ordering::Acquire) {
         thread::park_timeout(std::time::Duration::from_millis(100));
-        match pass("PASSIVE") {
+        match checkpoint(&conn, "PASSIVE") {
             Ok((_, wal, _)) if wal > limits.large_pages => {
-                let _ = pass("RESTART");
+                let _ = checkpoint(&conn, "RESTART");
             }
+            // No flush on the way to a start-over: it would delay the
+            // writer's pass while the WAL keeps growing, and that pass
+            // flushes anyway.
             Ok((_, wal, _)) if wal > limits.reset_pages => {
                 for _ in 0..3 {
-                    if pass("PASSIVE").is_err() {
+                    if checkpoint(&conn, "PASSIVE").is_err() {
                         break;
                     }
                 }
                 reset_wanted.store(true, Ordering::Release);
             }
-            Ok(_) => {}
+            Ok((_, _, copied)) => flush(copied),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
         }
     }

@@ -1116,13 +1116,19 @@ fn the_wal_starts_over_under_sustained_writes() {
     let store = std::sync::Arc::new(crate::SqliteStore::open_with(&path, limits).unwrap());
     let wal = dir.path().join("d.db-wal");
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    // 4 writers, 8,000 commits of a 4 KiB record entry each: about 40 MiB of WAL frames.
+    // 4 writers, 16,000 commits of a 4 KiB record entry each: about 80 MiB
+    // of WAL frames, which a WAL that never started over would hold. One
+    // that does stays at a small multiple of the 1 MiB limit: the
+    // checkpointer looks every 100 ms, and on a loaded machine the writer
+    // may miss a few chances (its catch-up pass is skipped while the
+    // checkpointer's holds the lock); 11-15 MiB on a quiet machine, 17 MiB
+    // seen once in CI.
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let (store, next) = (store.clone(), next.clone());
             std::thread::spawn(move || loop {
                 let idx = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if idx >= 8_000 {
+                if idx >= 16_000 {
                     break;
                 }
                 let c = crate::Commit {
@@ -1142,9 +1148,9 @@ fn the_wal_starts_over_under_sustained_writes() {
         w.join().unwrap();
     }
     assert!(
-        largest < 16 << 20,
+        largest < 32 << 20,
         "the WAL grew to {largest} bytes; it should start over past 1 MiB"
     );
     let rows = store.load_log().unwrap();
-    assert_eq!(rows.len(), 8_000, "every acknowledged entry is kept");
+    assert_eq!(rows.len(), 16_000, "every acknowledged entry is kept");
 }
