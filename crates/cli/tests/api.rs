@@ -458,17 +458,19 @@ fn availability_and_reports() {
 #[test]
 fn health_and_metrics() {
     let s = Server::start();
+    let metrics = || {
+        s.http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
     let alpha = s.token("alpha", &[SC]);
     let _ = s.call("GET", &format!("{OIR}/{}", new_id()), Some(&alpha), None);
     let (st, _) = s.call("GET", "/healthy", None, None);
     assert_eq!(st, 200);
-    let text = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = metrics();
     assert!(text.contains("http_requests_total"), "{text}");
     assert!(text.contains("http_request_duration_seconds"));
     assert!(text.contains(r#"status="404""#));
@@ -480,13 +482,7 @@ fn health_and_metrics() {
     assert_eq!(st, 201);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let text = s
-            .http
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let text = metrics();
         if text.contains("sqlite_checkpoint_flush_seconds_count") {
             break;
         }
