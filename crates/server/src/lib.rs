@@ -169,7 +169,9 @@ async fn track(req: Request, next: Next) -> Response {
 
 /// The request counter and latency histogram of one (method, route,
 /// status), looked up in the registry once per worker thread rather than on
-/// every request (which cost three label strings and a hash of them).
+/// every request (which cost three label strings and a hash of them). The
+/// cache is found by route (borrowed, so nothing is formatted or allocated
+/// per request), then among that route's few (method, status) pairs.
 fn request_metrics(
     method: &axum::http::Method,
     route: &str,
@@ -177,16 +179,17 @@ fn request_metrics(
 ) -> (metrics::Counter, metrics::Histogram) {
     use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::fmt::Write;
     type Handles = (metrics::Counter, metrics::Histogram);
+    type ByRoute = HashMap<String, Vec<(axum::http::Method, StatusCode, Handles)>>;
     thread_local! {
-        static CACHE: RefCell<(String, HashMap<String, Handles>)> = RefCell::default();
+        static CACHE: RefCell<ByRoute> = RefCell::default();
     }
     CACHE.with(|cache| {
-        let (key, map) = &mut *cache.borrow_mut();
-        key.clear();
-        let _ = write!(key, "{method} {route} {}", status.as_u16());
-        if let Some(h) = map.get(key.as_str()) {
+        let mut map = cache.borrow_mut();
+        let cached = map
+            .get(route)
+            .and_then(|pairs| pairs.iter().find(|(m, s, _)| m == method && *s == status));
+        if let Some((_, _, h)) = cached {
             return h.clone();
         }
         let labels = [
@@ -198,7 +201,9 @@ fn request_metrics(
             metrics::counter!("http_requests_total", &labels),
             metrics::histogram!("http_request_duration_seconds", &labels),
         );
-        map.insert(key.clone(), h.clone());
+        map.entry(route.to_owned())
+            .or_default()
+            .push((method.clone(), status, h.clone()));
         h
     })
 }

@@ -910,43 +910,14 @@ mod tests {
     }
 
     proptest! {
-        /// The hand-written encoding of a listed intent is byte for byte
-        /// the derived one.
+        /// The hand-written encoding of a listed intent or constraint is
+        /// byte for byte the derived one, and so is the list envelope.
+        /// `kind`: `None` for constraints (no state, no subscription),
+        /// `Some(subscription)` for intents.
         #[test]
-        fn intents_are_written_as_serde_writes_them(
-            id in any::<u128>(),
-            manager in any_text(),
-            ovn in any_text(),
-            url in any_text(),
-            version in any::<u32>(),
-            start in any_time(),
-            end in any_time(),
-            sub in proptest::option::of(any::<u128>()),
-        ) {
-            let o = IntentOut {
-                id: Uuid::from_u128(id),
-                manager: &manager,
-                uss_availability: "Unknown",
-                version,
-                state: Some("Accepted"),
-                ovn: &ovn,
-                time_start: time_out(start),
-                time_end: time_out(end),
-                uss_base_url: &url,
-                subscription_id: Some(SubscriptionRef(sub.map(Uuid::from_u128))),
-            };
-            let mut ours = Vec::new();
-            o.write_json(&mut ours);
-            prop_assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                serde_json::to_string(&o).unwrap()
-            );
-        }
-
-        /// The same for a listed constraint, and for the list envelope.
-        #[test]
-        fn constraints_are_written_as_serde_writes_them(
+        fn references_are_written_as_serde_writes_them(
             ids in proptest::collection::vec(any::<u128>(), 0..4),
+            kind in proptest::option::of(proptest::option::of(any::<u128>())),
             manager in any_text(),
             ovn in any_text(),
             url in any_text(),
@@ -954,35 +925,38 @@ mod tests {
             start in any_time(),
             end in any_time(),
         ) {
-            let list: Vec<ConstraintOut> = ids
+            let list: Vec<ReferenceOut> = ids
                 .iter()
-                .map(|&id| ConstraintOut {
+                .map(|&id| ReferenceOut {
                     id: Uuid::from_u128(id),
                     manager: &manager,
-                    uss_availability: "Normal",
+                    uss_availability: if kind.is_some() { "Unknown" } else { "Normal" },
                     version,
+                    state: kind.map(|_| "Accepted"),
                     ovn: &ovn,
                     time_start: time_out(start),
                     time_end: time_out(end),
                     uss_base_url: &url,
-                    state: None,
-                    subscription_id: None,
+                    subscription_id: kind.map(|sub| SubscriptionRef(sub.map(Uuid::from_u128))),
                 })
                 .collect();
-            let ours = encode_list("constraint_references", &list, |c, out| c.write_json(out));
-            // The envelope the handlers derived before (a `json!` map would sort the keys).
-            #[derive(Serialize)]
-            struct ConstraintsOut<'a> {
-                constraint_references: &'a [ConstraintOut<'a>],
+            for o in &list {
+                let mut ours = Vec::new();
+                o.write_json(&mut ours);
+                prop_assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    serde_json::to_string(o).unwrap()
+                );
             }
-            let theirs = serde_json::to_vec(&ConstraintsOut {
-                constraint_references: &list,
-            })
-            .unwrap();
-            prop_assert_eq!(
-                String::from_utf8(ours.0.to_vec()).unwrap(),
-                String::from_utf8(theirs).unwrap()
-            );
+            let key = if kind.is_some() {
+                "operational_intent_references"
+            } else {
+                "constraint_references"
+            };
+            let ours = encode_list(key, &list, |c, out| c.write_json(out));
+            // The envelope the handlers derived before: one member, the list.
+            let theirs = format!("{{\"{key}\":{}}}", serde_json::to_string(&list).unwrap());
+            prop_assert_eq!(String::from_utf8(ours.0.to_vec()).unwrap(), theirs);
         }
     }
 
