@@ -10,7 +10,12 @@
 //!   stays put);
 //! - `replace`: re-inserting an existing key with a new volume (remove +
 //!   insert: the common update);
-//! - `query`: a random volume of the same kind, exact results.
+//! - `query`: a random volume of the same kind, exact results;
+//! - `query-day`: a 1 km square over the whole day.
+//!
+//! `busy-area/query`: the same 1 km, all-day query in a 10 km square that
+//! holds 1,000 small intents, with `n` more around it (see
+//! [`bench_busy_area`]): the query's cost as the index grows elsewhere.
 use airspace::{AltitudeRange, Footprint, Index, LatLng, PreparedFootprint, TimeRange, Volume4D};
 use chrono::{DateTime, Duration, Utc};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -219,5 +224,90 @@ fn bench_index(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_pairs, bench_index);
+/// The HTTP benchmark's busy area in miniature, to see what the index alone
+/// makes of "flat to 1M": 1,000 intents (70 m circles, 8 min) in a 10 km
+/// square, and `n` others (700 m circles, 25 min) over the 200 km square
+/// around it with the busy square left empty, so that a busy-area query
+/// (1 km, all day) finds as many intents at every `n` and only the index
+/// grows.
+fn bench_busy_area(c: &mut Criterion) {
+    const BUSY_HALF_M: f64 = 5_000.0;
+    let timed = |rng: &mut StdRng, center: LatLng, radius_m: f64, minutes: i64| {
+        let start = epoch() + Duration::seconds(rng.gen_range(0..DAY_S));
+        Volume4D {
+            footprint: Footprint::Circle { center, radius_m },
+            altitude: AltitudeRange {
+                lower_m: 0.0,
+                upper_m: 120.0,
+            },
+            time: TimeRange::new(start, start + Duration::minutes(minutes)),
+        }
+    };
+    let square = |c: LatLng| Footprint::Polygon {
+        vertices: [
+            (-500.0, -500.0),
+            (500.0, -500.0),
+            (500.0, 500.0),
+            (-500.0, 500.0),
+        ]
+        .iter()
+        .map(|&(e, n)| offset(c, e, n))
+        .collect(),
+    };
+    let mut g = c.benchmark_group("busy-area");
+    g.sample_size(10);
+    g.warm_up_time(std::time::Duration::from_millis(500));
+    g.measurement_time(std::time::Duration::from_secs(3));
+    for &n in &[10_000u64, 100_000, 1_000_000] {
+        let mut rng = StdRng::seed_from_u64(n);
+        let mut entries: Vec<(u64, Vec<Volume4D>)> = Vec::with_capacity(n as usize);
+        while (entries.len() as u64) < n {
+            let (east, north) = (
+                rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
+                rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
+            );
+            if east.abs() < BUSY_HALF_M + 1_000.0 && north.abs() < BUSY_HALF_M + 1_000.0 {
+                continue;
+            }
+            let v = timed(&mut rng, offset(CENTER, east, north), 350.0, 25);
+            entries.push((entries.len() as u64, vec![v]));
+        }
+        let mut idx = Index::from_entries(entries);
+        // The busy area fills after the preload, one create at a time.
+        for k in 0..1_000 {
+            let at = offset(
+                CENTER,
+                rng.gen_range(-BUSY_HALF_M..BUSY_HALF_M),
+                rng.gen_range(-BUSY_HALF_M..BUSY_HALF_M),
+            );
+            idx.insert(n + k, vec![timed(&mut rng, at, 35.0, 8)]);
+        }
+        let inner = BUSY_HALF_M - 500.0;
+        let queries: Vec<Volume4D> = (0..4096)
+            .map(|_| {
+                let at = offset(
+                    CENTER,
+                    rng.gen_range(-inner..inner),
+                    rng.gen_range(-inner..inner),
+                );
+                Volume4D {
+                    footprint: square(at),
+                    ..day_query(&mut rng)
+                }
+            })
+            .collect();
+        let hits = queries.iter().map(|q| idx.query(q).len()).sum::<usize>() as f64 / 4096.0;
+        println!("busy-area n={n}: mean {hits:.2} hits/query");
+        let mut j = 0usize;
+        g.bench_with_input(BenchmarkId::new("query", n), &n, |bench, _| {
+            bench.iter(|| {
+                j = (j + 1) % 4096;
+                black_box(idx.query(&queries[j]))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_pairs, bench_index, bench_busy_area);
 criterion_main!(benches);
