@@ -33,7 +33,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 use steadymap::{ChunkedVec, ShardedMap};
 
-type Point5 = [f64; 5];
+/// Boxes are single precision, rounded outward from the f64 values (see
+/// [`volume_box`]): a tree entry is then 48 bytes instead of 88, and a
+/// query's walk, which reads every box of every node it opens, reads a
+/// third less memory (a node's slot for an entry or a child is 72 bytes
+/// instead of 112). The widening (at most 0.5 m in space, 20–40 s in time for
+/// dates up to 2040) only adds candidates, which the exact test removes.
+type Point5 = [f32; 5];
 /// A volume's box, naming (slot, volume index within the entity).
 type Entry = GeomWithData<Rectangle<Point5>, (u32, u32)>;
 
@@ -55,9 +61,13 @@ impl RTreeParams for Params {
 const NORMAL_SCALE: f64 = 6_371_000.0;
 /// Altitudes are clamped to ±this (m); unbounded sides map onto it.
 const ALTITUDE_SENTINEL: f64 = 1e7;
-/// Times are clamped to ±this (in [`TIME_UNIT_S`] since 1970, ~ year
-/// 5138); unbounded sides map onto it.
+/// Times are clamped to ±this (in [`TIME_UNIT_S`] from [`TIME_ORIGIN_S`],
+/// ~ year 5190); unbounded sides map onto it.
 const TIME_SENTINEL: f64 = 1e10;
+/// Times count from 2020-01-01T00:00:00Z rather than 1970, so that the
+/// dates in use are small numbers and their f32 rounding is fine (an f32
+/// unit in the last place is 2 time units in 2026, 16 from 1970).
+const TIME_ORIGIN_S: i64 = 1_577_836_800;
 /// Time boxes are widened by this (in [`TIME_UNIT_S`], so 1 ms) so that the
 /// f64 conversion of nanosecond timestamps can never drop a touching pair.
 const TIME_PAD: f64 = 1e-4;
@@ -300,7 +310,28 @@ fn push_entries<K>(slot: u32, entity: &Slot<K>, out: &mut Vec<Entry>) {
 const TIME_UNIT_S: f64 = 10.0;
 
 fn seconds(t: DateTime<Utc>) -> f64 {
-    (t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9) / TIME_UNIT_S
+    ((t.timestamp() - TIME_ORIGIN_S) as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9)
+        / TIME_UNIT_S
+}
+
+/// The largest f32 not above `x` (finite `x` within f32's range).
+fn down(x: f64) -> f32 {
+    let f = x as f32;
+    if f64::from(f) > x {
+        f.next_down()
+    } else {
+        f
+    }
+}
+
+/// The smallest f32 not below `x` (finite `x` within f32's range).
+fn up(x: f64) -> f32 {
+    let f = x as f32;
+    if f64::from(f) < x {
+        f.next_up()
+    } else {
+        f
+    }
 }
 
 /// The 5-D box of a volume, or `None` if the volume can intersect nothing.
@@ -308,7 +339,8 @@ fn seconds(t: DateTime<Utc>) -> f64 {
 /// Each axis interval is [min, max] of the two sides, which keeps the box
 /// conservative even for inverted (invalid) ranges: `overlaps` on such a
 /// range can still succeed against an unbounded one. Clamping is monotone,
-/// so it preserves every overlap.
+/// so it preserves every overlap, and so is the outward rounding to f32
+/// (lower sides down, upper sides up): a box holds all of its f64 box.
 fn volume_box(v: &Volume4D, pf: &PreparedFootprint) -> Option<AABB<Point5>> {
     let cap = pf.cap()?;
     let (alo, ahi) = (v.altitude.lower_m, v.altitude.upper_m);
@@ -327,14 +359,16 @@ fn volume_box(v: &Volume4D, pf: &PreparedFootprint) -> Option<AABB<Point5>> {
             lo3[2] * NORMAL_SCALE,
             clamp_alt(alo.min(ahi)),
             clamp_t(ts.min(te) - TIME_PAD),
-        ],
+        ]
+        .map(down),
         [
             hi3[0] * NORMAL_SCALE,
             hi3[1] * NORMAL_SCALE,
             hi3[2] * NORMAL_SCALE,
             clamp_alt(alo.max(ahi)),
             clamp_t(ts.max(te) + TIME_PAD),
-        ],
+        ]
+        .map(up),
     ))
 }
 
@@ -347,8 +381,8 @@ fn sort_by_z_order(items: &mut [Entry]) {
     let mut hi = [f64::NEG_INFINITY; 5];
     for c in &centres {
         for d in AXES {
-            lo[d] = lo[d].min(c[d]);
-            hi[d] = hi[d].max(c[d]);
+            lo[d] = lo[d].min(f64::from(c[d]));
+            hi[d] = hi[d].max(f64::from(c[d]));
         }
     }
     let code = |c: &Point5| -> u64 {
@@ -356,7 +390,7 @@ fn sort_by_z_order(items: &mut [Entry]) {
         for (k, d) in AXES.into_iter().enumerate() {
             let span = hi[d] - lo[d];
             if span > 0.0 {
-                q[k] = ((c[d] - lo[d]) / span * 65_535.0) as u64;
+                q[k] = ((f64::from(c[d]) - lo[d]) / span * 65_535.0) as u64;
             }
         }
         let mut z = 0u64;
@@ -392,7 +426,7 @@ mod tests {
     fn z_order_permutation_is_a_permutation() {
         let mut items: Vec<Entry> = (0..500u32)
             .map(|i| {
-                let x = f64::from((i * 7919) % 500);
+                let x = ((i * 7919) % 500) as f32;
                 GeomWithData::new(
                     Rectangle::from_corners([x, 0.0, 0.0, 0.0, 0.0], [x + 1.0, 1.0, 1.0, 1.0, 1.0]),
                     (i, 0),
@@ -402,10 +436,20 @@ mod tests {
         sort_by_z_order(&mut items);
         let mut seen: Vec<u32> = items.iter().map(|e| e.data.0).collect();
         // Sorted by x (the only varying axis).
-        let xs: Vec<f64> = items.iter().map(|e| e.envelope().lower()[0]).collect();
+        let xs: Vec<f32> = items.iter().map(|e| e.envelope().lower()[0]).collect();
         assert!(xs.windows(2).all(|w| w[0] <= w[1]));
         seen.sort_unstable();
         assert_eq!(seen, (0..500).collect::<Vec<_>>());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn f32_rounding_brackets_the_value(x in -1e10f64..1e10) {
+            let (lo, hi) = (f64::from(down(x)), f64::from(up(x)));
+            proptest::prop_assert!(lo <= x && x <= hi);
+            // Adjacent f32s, or both exactly x.
+            proptest::prop_assert!(lo == hi || down(x).next_up() == up(x));
+        }
     }
 
     #[test]
