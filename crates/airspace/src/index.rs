@@ -31,6 +31,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{Envelope, RStarInsertionStrategy, RTree, RTreeObject, RTreeParams, AABB};
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
+use std::ops::ControlFlow;
 use steadymap::{ChunkedVec, ShardedMap};
 
 /// Boxes are single precision, rounded outward from the f64 values (see
@@ -202,13 +203,14 @@ impl<K: Copy + Eq + Hash + Ord> Index<K> {
             })
             .collect();
         // (slot, volume index, query index) of every box-level candidate.
+        // rstar's recursive walk, not its iterator: the iterator keeps its
+        // own stack of nodes and was most of a query's time in the tree.
         let mut candidates: Vec<(u32, u32, u32)> = Vec::new();
         for (qi, (_, _, aabb)) in queries.iter().enumerate() {
-            candidates.extend(
-                self.tree
-                    .locate_in_envelope_intersecting(aabb)
-                    .map(|e| (e.data.0, e.data.1, qi as u32)),
-            );
+            let _ = self.tree.locate_in_envelope_intersecting_int(aabb, |e| {
+                candidates.push((e.data.0, e.data.1, qi as u32));
+                ControlFlow::<()>::Continue(())
+            });
         }
         candidates.sort_unstable();
         let mut out = Vec::new();
