@@ -18,7 +18,10 @@
 //! [`bench_busy_area`]): the query's cost as the index grows elsewhere.
 use airspace::{AltitudeRange, Footprint, Index, LatLng, PreparedFootprint, TimeRange, Volume4D};
 use chrono::{DateTime, Duration, Utc};
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{
+    black_box, criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -85,14 +88,18 @@ fn volume(rng: &mut StdRng) -> Volume4D {
     }
 }
 
-/// What is planned around a point all day: a 1 km square over the whole
-/// day, the HTTP benchmark's query (small in space, long in time).
+/// What is planned around a random point all day.
 fn day_query(rng: &mut StdRng) -> Volume4D {
-    let c = offset(
+    day_query_at(offset(
         CENTER,
         rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
         rng.gen_range(-HALF_SIDE_M..HALF_SIDE_M),
-    );
+    ))
+}
+
+/// What is planned around `c` all day: a 1 km square over the whole day,
+/// the HTTP benchmark's query (small in space, long in time).
+fn day_query_at(c: LatLng) -> Volume4D {
     let vertices = [
         (-500.0, -500.0),
         (500.0, -500.0),
@@ -158,11 +165,18 @@ fn bench_pairs(c: &mut Criterion) {
     g.finish();
 }
 
-fn bench_index(c: &mut Criterion) {
-    let mut g = c.benchmark_group("index");
+/// Few, short samples: each size's index takes seconds to build and is
+/// built once, and the interesting differences are between sizes.
+fn short_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
     g.sample_size(10);
     g.warm_up_time(std::time::Duration::from_millis(500));
     g.measurement_time(std::time::Duration::from_secs(3));
+    g
+}
+
+fn bench_index(c: &mut Criterion) {
+    let mut g = short_group(c, "index");
     for &n in &[10_000u64, 100_000, 1_000_000] {
         let mut rng = StdRng::seed_from_u64(n);
         let entries: Vec<(u64, Vec<Volume4D>)> =
@@ -243,21 +257,7 @@ fn bench_busy_area(c: &mut Criterion) {
             time: TimeRange::new(start, start + Duration::minutes(minutes)),
         }
     };
-    let square = |c: LatLng| Footprint::Polygon {
-        vertices: [
-            (-500.0, -500.0),
-            (500.0, -500.0),
-            (500.0, 500.0),
-            (-500.0, 500.0),
-        ]
-        .iter()
-        .map(|&(e, n)| offset(c, e, n))
-        .collect(),
-    };
-    let mut g = c.benchmark_group("busy-area");
-    g.sample_size(10);
-    g.warm_up_time(std::time::Duration::from_millis(500));
-    g.measurement_time(std::time::Duration::from_secs(3));
+    let mut g = short_group(c, "busy-area");
     for &n in &[10_000u64, 100_000, 1_000_000] {
         let mut rng = StdRng::seed_from_u64(n);
         let mut entries: Vec<(u64, Vec<Volume4D>)> = Vec::with_capacity(n as usize);
@@ -285,15 +285,11 @@ fn bench_busy_area(c: &mut Criterion) {
         let inner = BUSY_HALF_M - 500.0;
         let queries: Vec<Volume4D> = (0..4096)
             .map(|_| {
-                let at = offset(
+                day_query_at(offset(
                     CENTER,
                     rng.gen_range(-inner..inner),
                     rng.gen_range(-inner..inner),
-                );
-                Volume4D {
-                    footprint: square(at),
-                    ..day_query(&mut rng)
-                }
+                ))
             })
             .collect();
         let hits = queries.iter().map(|q| idx.query(q).len()).sum::<usize>() as f64 / 4096.0;
