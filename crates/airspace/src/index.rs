@@ -6,9 +6,12 @@
 //!   sphere of surface normals (scaled to metres). Working with normals
 //!   rather than latitude/longitude means a footprint across the antimeridian
 //!   or over a pole gets an ordinary, tight box, with no special case.
-//! - altitude (m) and time (s since the epoch). Unbounded sides become large
-//!   finite sentinels, since infinite extents would poison the R*-tree's
-//!   area/margin heuristics.
+//! - altitude (m) and time (in units of 10 s from 2020). Unbounded sides
+//!   become large finite sentinels, since infinite extents would poison the
+//!   R*-tree's area/margin heuristics.
+//!
+//! The boxes are stored in single precision, rounded outward, so a box
+//! never loses a point of its volume.
 //!
 //! A query collects the entries whose boxes meet the query's box, then runs
 //! the exact [`Volume4D`] test, so results are exactly those of a full scan.
@@ -311,7 +314,8 @@ fn push_entries<K>(slot: u32, entity: &Slot<K>, out: &mut Vec<Entry>) {
 /// tree walk, with seconds as the unit.
 const TIME_UNIT_S: f64 = 10.0;
 
-fn seconds(t: DateTime<Utc>) -> f64 {
+/// `t` on the time axis: [`TIME_UNIT_S`] units from [`TIME_ORIGIN_S`].
+fn time_coordinate(t: DateTime<Utc>) -> f64 {
     ((t.timestamp() - TIME_ORIGIN_S) as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9)
         / TIME_UNIT_S
 }
@@ -350,8 +354,8 @@ fn volume_box(v: &Volume4D, pf: &PreparedFootprint) -> Option<AABB<Point5>> {
         return None;
     }
     let clamp_alt = |x: f64| x.clamp(-ALTITUDE_SENTINEL, ALTITUDE_SENTINEL);
-    let ts = v.time.start.map_or(-TIME_SENTINEL, seconds);
-    let te = v.time.end.map_or(TIME_SENTINEL, seconds);
+    let ts = v.time.start.map_or(-TIME_SENTINEL, time_coordinate);
+    let te = v.time.end.map_or(TIME_SENTINEL, time_coordinate);
     let clamp_t = |x: f64| x.clamp(-TIME_SENTINEL, TIME_SENTINEL);
     let (lo3, hi3) = cap.unit_box();
     Some(AABB::from_corners(
