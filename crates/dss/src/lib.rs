@@ -22,10 +22,11 @@ pub use model::*;
 
 use airspace::index::Index;
 use airspace::validate::{validate_query_volume, validate_volume, Limits};
-use airspace::{AltitudeRange, Footprint, TimeRange, Volume4D};
+use airspace::{AltitudeRange, Footprint, TimeRange, Volume4D, Volumes};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use steadymap::ShardedMap;
 use uuid::Uuid;
@@ -319,8 +320,10 @@ impl Dss {
                         .get_or_insert_with(sub, BTreeSet::new)
                         .insert(oi.id);
                 }
+                let mut oi = oi.clone();
+                oi.extents = self.shared_extents(&oi);
                 self.intent_index.insert(oi.id, oi.extents.clone());
-                self.intents.insert(oi.id, oi.clone());
+                self.intents.insert(oi.id, oi);
             }
             Change::DeleteOperationalIntent(id) => {
                 self.unlink_dependent(*id);
@@ -336,10 +339,11 @@ impl Dss {
                 self.constraints.remove(id);
             }
             Change::PutSubscription(s) => {
-                let reindex = self
-                    .subscriptions
-                    .get(&s.id)
-                    .is_none_or(|old| old.volumes != s.volumes);
+                let reindex = self.subscriptions.get(&s.id).is_none_or(|old| {
+                    // Dispatches re-put a subscription with the same
+                    // (shared) volumes: skip the deep comparison then.
+                    !Volumes::ptr_eq(&old.volumes, &s.volumes) && old.volumes != s.volumes
+                });
                 if reindex {
                     self.subscription_index.insert(s.id, s.volumes.clone());
                 }
@@ -353,6 +357,18 @@ impl Dss {
                 self.availability.insert(a.uss.clone(), a.clone());
             }
             Change::PutReport(_) => {}
+        }
+    }
+
+    /// The intent's extents, as the very allocation its subscription holds
+    /// when that has the same volumes. A write makes them shared already;
+    /// this keeps them shared when the state is loaded from the store, which
+    /// reads the two rows apart.
+    fn shared_extents(&self, oi: &OperationalIntent) -> Volumes {
+        match oi.subscription_id.and_then(|s| self.subscriptions.get(&s)) {
+            Some(s) if Volumes::ptr_eq(&s.volumes, &oi.extents) => oi.extents.clone(),
+            Some(s) if s.implicit && s.volumes == oi.extents => s.volumes.clone(),
+            _ => oi.extents.clone(),
         }
     }
 
@@ -678,7 +694,10 @@ impl Dss {
         }
         self.validate_extents(&req.extents, now, true)?;
         let mut req = req;
-        req.extents = modelled(self.config.conflict_model, req.extents);
+        // Shared from here on by the intent, its implicit subscription and
+        // both index slots.
+        let extents: Volumes =
+            modelled(self.config.conflict_model, std::mem::take(&mut req.extents)).into();
         if req.ovn.is_none() && req.state != OperationalIntentState::Accepted {
             return Err(DssError::bad(
                 "state",
@@ -743,7 +762,7 @@ impl Dss {
                     manager: caller.manager.clone(),
                     version: self.new_subscription_version(id, "", now),
                     notification_index: 0,
-                    volumes: req.extents.clone(),
+                    volumes: extents.clone(),
                     uss_base_url: uss_base_url.clone(),
                     notify_for_operational_intents: true,
                     notify_for_constraints: *notify_for_constraints,
@@ -764,8 +783,7 @@ impl Dss {
                     )));
                 }
                 let mut sub = sub.clone();
-                let uncovered: Vec<&Volume4D> =
-                    req.extents.iter().filter(|v| !sub.covers(v)).collect();
+                let uncovered: Vec<&Volume4D> = extents.iter().filter(|v| !sub.covers(v)).collect();
                 if !uncovered.is_empty() {
                     if !sub.implicit {
                         return Err(DssError::bad(
@@ -776,7 +794,9 @@ impl Dss {
                         ));
                     }
                     // An implicit subscription follows its intent.
-                    sub.volumes.extend(uncovered.into_iter().cloned());
+                    let mut grown = sub.volumes.to_vec();
+                    grown.extend(uncovered.into_iter().cloned());
+                    sub.volumes = grown.into();
                     sub.version = self.new_subscription_version(sub.id, &sub.version, now);
                 }
                 Some(sub)
@@ -789,7 +809,7 @@ impl Dss {
             let key: BTreeSet<&str> = req.key.iter().map(String::as_str).collect();
             let missing_intents: Vec<OperationalIntent> = self
                 .intent_index
-                .query_any(&req.extents)
+                .query_any(&extents)
                 .into_iter()
                 .filter_map(|id| self.intents.get(&id))
                 .filter(|o| o.id != req.id && !key.contains(o.ovn.as_str()))
@@ -803,7 +823,7 @@ impl Dss {
             let missing_constraints: Vec<Constraint> = match &attached {
                 Some(s) if s.notify_for_constraints => self
                     .constraint_index
-                    .query_any(&req.extents)
+                    .query_any(&extents)
                     .into_iter()
                     .filter_map(|id| self.constraints.get(&id))
                     .filter(|c| !key.contains(c.ovn.as_str()))
@@ -826,7 +846,7 @@ impl Dss {
             version,
             state: req.state,
             ovn: self.new_ovn("oi", req.id, version, now),
-            extents: req.extents,
+            extents,
             uss_base_url: req.uss_base_url,
             subscription_id: attached.as_ref().map(|s| s.id),
             monitoring: req.monitoring,
@@ -850,10 +870,17 @@ impl Dss {
             pending.insert(s.id, s.clone());
         }
         // Notify those interested in the old or the new extents.
-        let mut notify_volumes: Vec<Volume4D> = intent.extents.clone();
-        if let Some(o) = old {
-            notify_volumes.extend(o.extents.iter().cloned());
-        }
+        let notify_volumes: Cow<[Volume4D]> = match old {
+            None => Cow::Borrowed(&intent.extents),
+            Some(o) => Cow::Owned(
+                intent
+                    .extents
+                    .iter()
+                    .chain(o.extents.iter())
+                    .cloned()
+                    .collect(),
+            ),
+        };
         if let Some(prev) = delete_previous {
             pending.remove(&prev);
         }
@@ -970,7 +997,8 @@ impl Dss {
         self.validate_base_url("uss_base_url", &req.uss_base_url)?;
         self.validate_extents(&req.extents, now, false)?;
         let mut req = req;
-        req.extents = modelled(self.config.conflict_model, req.extents);
+        let extents: Volumes =
+            modelled(self.config.conflict_model, std::mem::take(&mut req.extents)).into();
         let old = self.constraints.get(&req.id);
         check_put(
             "constraint",
@@ -991,13 +1019,20 @@ impl Dss {
             manager: caller.manager.clone(),
             version,
             ovn: self.new_ovn("c", req.id, version, now),
-            extents: req.extents,
+            extents,
             uss_base_url: req.uss_base_url,
         };
-        let mut volumes = constraint.extents.clone();
-        if let Some(o) = old {
-            volumes.extend(o.extents.iter().cloned());
-        }
+        let volumes: Cow<[Volume4D]> = match old {
+            None => Cow::Borrowed(&constraint.extents),
+            Some(o) => Cow::Owned(
+                constraint
+                    .extents
+                    .iter()
+                    .chain(o.extents.iter())
+                    .cloned()
+                    .collect(),
+            ),
+        };
         let mut pending = HashMap::new();
         let subscribers = self.dispatch(&volumes, |s| s.notify_for_constraints, &mut pending);
         let mut changes: Vec<Change> = pending.into_values().map(Change::PutSubscription).collect();
@@ -1124,7 +1159,7 @@ impl Dss {
                 now,
             ),
             notification_index: old.map_or(0, |o| o.notification_index),
-            volumes: vec![volume],
+            volumes: vec![volume].into(),
             uss_base_url: req.uss_base_url,
             notify_for_operational_intents: req.notify_for_operational_intents,
             notify_for_constraints: req.notify_for_constraints,

@@ -1,5 +1,5 @@
 //! The strategic entities, in domain terms (SI units, UTC, no wire format).
-use airspace::{TimeRange, Volume4D};
+use airspace::{TimeRange, Volume4D, Volumes};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -92,7 +92,7 @@ pub struct OperationalIntent {
     pub state: OperationalIntentState,
     pub ovn: Ovn,
     /// Kept one by one: conflicts are decided on each extent, never on a union box.
-    pub extents: Vec<Volume4D>,
+    pub extents: Volumes,
     pub uss_base_url: String,
     pub subscription_id: Option<Uuid>,
     /// Not in F3548: what the service watches live traffic against.
@@ -124,7 +124,7 @@ pub struct Constraint {
     pub manager: Manager,
     pub version: u32,
     pub ovn: Ovn,
-    pub extents: Vec<Volume4D>,
+    pub extents: Volumes,
     pub uss_base_url: String,
 }
 
@@ -138,7 +138,7 @@ pub struct Subscription {
     pub notification_index: u64,
     /// The area of interest. One volume for an explicit subscription; an
     /// implicit one grows a volume for each extent it must come to cover.
-    pub volumes: Vec<Volume4D>,
+    pub volumes: Volumes,
     pub uss_base_url: String,
     pub notify_for_operational_intents: bool,
     pub notify_for_constraints: bool,

@@ -394,3 +394,35 @@ fn reference_model_bounds_extents_in_altitude_and_time() {
         assert_eq!(r.is_err(), conflicts, "{model:?}");
     }
 }
+
+#[test]
+fn an_intent_shares_its_volumes_with_its_implicit_subscription_also_after_a_reload() {
+    let mut d = dss();
+    let out = d
+        .put_intent(
+            &caller("alpha"),
+            t0(),
+            put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap();
+    let shared = |s: &Dss| {
+        let oi = s.intent(Uuid::from_u128(1)).unwrap();
+        let sub = s.subscription(oi.subscription_id.unwrap()).unwrap();
+        Volumes::ptr_eq(&oi.extents, &sub.volumes)
+    };
+    assert!(shared(&d));
+    // A store hands the rows back apart, each with its own allocation, and
+    // subscriptions before intents.
+    let mut changes: Vec<Change> = out
+        .changes
+        .iter()
+        .map(|c| serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap())
+        .collect();
+    changes.sort_by_key(|c| !matches!(c, Change::PutSubscription(_)));
+    let mut r = dss();
+    for c in &changes {
+        r.apply(c);
+    }
+    assert!(shared(&r));
+    assert_eq!(r.intent(Uuid::from_u128(1)), d.intent(Uuid::from_u128(1)));
+}

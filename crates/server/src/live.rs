@@ -715,7 +715,7 @@ async fn mark_nonconforming(core: &crate::core::Core, n: &NonConformance) {
             let req = dss::PutOperationalIntent {
                 id,
                 ovn: Some(cur.ovn.clone()),
-                extents: cur.extents.clone(),
+                extents: cur.extents.to_vec(),
                 key: Vec::new(),
                 state: dss::OperationalIntentState::Nonconforming,
                 uss_base_url: cur.uss_base_url.clone(),

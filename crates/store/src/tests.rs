@@ -159,7 +159,7 @@ fn constraint(id: u128, altitude: AltitudeRange) -> Constraint {
             },
             altitude,
             time: TimeRange::new(t, t + chrono::Duration::hours(1)),
-        }],
+        }].into(),
         uss_base_url: "https://x".into(),
     }
 }

@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 
-use airspace::{LatLng, PreparedFootprint, Volume4D};
+use airspace::{LatLng, PreparedFootprint, Volumes};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::feeds::TrackUpdate;
@@ -91,7 +91,7 @@ pub struct MonitoredIntent {
     /// addresses for ADS-B, the owner's own ids for telemetry). May be
     /// empty when aircraft are linked by telemetry only.
     pub aircraft_ids: Vec<String>,
-    pub volumes: Vec<Volume4D>,
+    pub volumes: Volumes,
     /// Whether the owner allows this service to mark the intent
     /// Nonconforming on its behalf.
     pub allow_nonconforming: bool,

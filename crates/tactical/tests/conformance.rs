@@ -56,7 +56,7 @@ fn intent(volumes: Vec<Volume4D>) -> MonitoredIntent {
         id: INTENT.into(),
         owner: "alpha".into(),
         aircraft_ids: vec!["D1".into()],
-        volumes,
+        volumes: volumes.into(),
         allow_nonconforming: true,
     }
 }
@@ -364,7 +364,8 @@ fn telemetry_overrides_declarations() {
         volumes: vec![Volume4D {
             footprint: square(46.05, 7.0, 1_000.0),
             ..volume()
-        }],
+        }]
+        .into(),
         ..intent(vec![])
     };
     m.link(other);
@@ -384,7 +385,8 @@ fn sequential_intents_of_one_aircraft() {
         volumes: vec![Volume4D {
             time: TimeRange::new(t(3600), t(5400)),
             ..volume()
-        }],
+        }]
+        .into(),
         ..intent(vec![])
     };
     m.link(later);
@@ -397,7 +399,8 @@ fn sequential_intents_of_one_aircraft() {
         volumes: vec![Volume4D {
             time: TimeRange::new(t(3600), t(5400)),
             ..volume()
-        }],
+        }]
+        .into(),
         ..intent(vec![])
     });
     let ev = m.observe(&d1(2400, centre(), 60.0), None);
