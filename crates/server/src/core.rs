@@ -152,11 +152,11 @@ impl Core {
             for change in store.load()? {
                 dss.apply(&change);
             }
-            let leaves: Vec<ledger::Hash> = store
-                .load_log()?
-                .iter()
-                .map(|e| ledger::leaf_hash(e))
-                .collect();
+            let mut leaves: Vec<ledger::Hash> = Vec::new();
+            store.scan_log(&mut |_, e| {
+                leaves.push(ledger::leaf_hash(e));
+                Ok(())
+            })?;
             (
                 ledger::Tree::from_leaf_hashes(leaves),
                 store.last_event_seq()? + 1,

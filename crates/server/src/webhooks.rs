@@ -255,12 +255,12 @@ fn settled_cursors(store: &dyn store::Store) -> store::Result<HashMap<String, u6
     }
     let finder = memchr::memmem::Finder::new(b"\"webhook_attempt\"");
     let mut out: HashMap<String, u64> = HashMap::new();
-    for bytes in store.load_log()? {
-        if finder.find(&bytes).is_none() {
-            continue;
+    store.scan_log(&mut |_, bytes| {
+        if finder.find(bytes).is_none() {
+            return Ok(());
         }
-        let Ok(e) = serde_json::from_slice::<Entry>(&bytes) else {
-            continue;
+        let Ok(e) = serde_json::from_slice::<Entry>(bytes) else {
+            return Ok(());
         };
         if e.kind == "webhook_attempt"
             && matches!(e.data.outcome.as_str(), "delivered" | "given_up")
@@ -268,6 +268,7 @@ fn settled_cursors(store: &dyn store::Store) -> store::Result<HashMap<String, u6
             let c = out.entry(e.data.party).or_default();
             *c = (*c).max(e.data.seq);
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }

@@ -155,8 +155,24 @@ pub trait Store: Send + Sync {
     /// Record entries from index `after` on, each with its private part.
     fn tail(&self, after: u64) -> Result<Vec<LogRow>>;
 
-    /// Every entry of the record, in order (to rebuild the Merkle tree).
-    fn load_log(&self) -> Result<Vec<Vec<u8>>>;
+    /// Calls `f` with every entry of the record, in order, with its index:
+    /// what rebuilding the Merkle tree and the delivery cursors at start-up
+    /// reads. Streamed, never all in memory at once: the record of a million
+    /// intents is over a gigabyte, and the allocator keeps what a start-up
+    /// once held (a `Vec` of every entry cost ~1 GiB of RSS for good).
+    /// An error from `f` stops the scan and is returned.
+    fn scan_log(&self, f: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()>;
+
+    /// Every entry of the record, in order. Holds them all: for tests and
+    /// small records; the service uses [`Store::scan_log`].
+    fn load_log(&self) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        self.scan_log(&mut |_, e| {
+            out.push(e.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
 
     /// Entries `start..end` of the record.
     fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>>;

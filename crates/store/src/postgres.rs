@@ -1254,23 +1254,36 @@ impl Store for PgStore {
         }
     }
 
-    fn load_log(&self) -> Result<Vec<Vec<u8>>> {
-        self.with_conn(|c| {
-            let rows = c.query("SELECT idx, entry FROM log ORDER BY idx", &[])?;
-            let mut out = Vec::with_capacity(rows.len());
+    fn scan_log(&self, f: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+        // In pages, each one query: a page is handed on only once it has
+        // arrived whole, so the pool's retry on a broken connection never
+        // shows `f` an entry twice, and only a page is in memory at a time.
+        const PAGE: i64 = 10_000;
+        let mut next: i64 = 0;
+        loop {
+            let rows = self.with_conn(|c| {
+                Ok(c.query(
+                    "SELECT idx, entry FROM log WHERE idx >= $1 ORDER BY idx LIMIT $2",
+                    &[&next, &PAGE],
+                )?)
+            })?;
+            let n = rows.len();
             for r in rows {
                 let idx: i64 = r.try_get(0)?;
-                if idx < 0 || idx as usize != out.len() {
+                if idx != next {
                     return Err(StoreError::Corrupt(format!(
-                        "the record has a gap: entry {} follows {}",
-                        idx,
-                        out.len() as i64 - 1
+                        "the record has a gap: entry {idx} follows {}",
+                        next - 1
                     )));
                 }
-                out.push(r.try_get(1)?);
+                let entry: &[u8] = r.try_get(1)?;
+                f(idx as u64, entry)?;
+                next += 1;
             }
-            Ok(out)
-        })
+            if (n as i64) < PAGE {
+                return Ok(());
+            }
+        }
     }
 
     fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>> {

@@ -752,23 +752,28 @@ impl Store for SqliteStore {
         }
     }
 
-    fn load_log(&self) -> Result<Vec<Vec<u8>>> {
+    fn scan_log(&self, f: &mut dyn FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
         self.with_reader(|c| {
+            // One read transaction: the scan sees one state of the record.
             let mut stmt = c.prepare("SELECT idx, entry FROM log ORDER BY idx")?;
             let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
+            let mut next: i64 = 0;
             while let Some(r) = rows.next()? {
                 let idx: i64 = r.get(0)?;
-                if idx as usize != out.len() {
+                if idx != next {
                     return Err(StoreError::Corrupt(format!(
-                        "the record has a gap: entry {} follows {}",
-                        idx,
-                        out.len() as i64 - 1
+                        "the record has a gap: entry {idx} follows {}",
+                        next - 1
                     )));
                 }
-                out.push(r.get(1)?);
+                let entry = r
+                    .get_ref(1)?
+                    .as_blob()
+                    .map_err(|e| StoreError::Corrupt(format!("record entry {idx}: {e}")))?;
+                f(idx as u64, entry)?;
+                next += 1;
             }
-            Ok(out)
+            Ok(())
         })
     }
 

@@ -139,6 +139,7 @@ on_every_backend!(
     the_first_acknowledgement_counts_and_declarations_are_replaced,
     declarations_and_events_are_selected_by_time,
     a_gap_in_the_record_is_reported,
+    the_record_is_scanned_in_order_across_pages,
     checkpoints_keep_the_latest,
 );
 
@@ -159,7 +160,8 @@ fn constraint(id: u128, altitude: AltitudeRange) -> Constraint {
             },
             altitude,
             time: TimeRange::new(t, t + chrono::Duration::hours(1)),
-        }].into(),
+        }]
+        .into(),
         uss_base_url: "https://x".into(),
     }
 }
@@ -720,6 +722,48 @@ fn a_gap_in_the_record_is_reported(backend: &dyn Backend) {
     assert!(err.to_string().contains("gap"), "{err}");
     assert_eq!(s.log_entries(0, 3).unwrap().len(), 2);
     assert_eq!(s.log_entries(1, 2).unwrap().len(), 0);
+}
+
+fn the_record_is_scanned_in_order_across_pages(backend: &dyn Backend) {
+    let s = backend.open();
+    // More than one of the PostgreSQL store's pages (10,000 entries).
+    let n: u64 = 25_001;
+    for start in (0..n).step_by(5_000) {
+        let log = (start..n.min(start + 5_000))
+            .map(|i| (i, i.to_string().into_bytes()))
+            .collect();
+        commit(
+            &*s,
+            Commit {
+                log,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let mut seen = 0u64;
+    s.scan_log(&mut |idx, entry| {
+        assert_eq!(idx, seen);
+        assert_eq!(entry, idx.to_string().as_bytes());
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, n);
+    // The callback's error ends the scan and is what it returns.
+    let mut calls = 0;
+    let err = s
+        .scan_log(&mut |idx, _| {
+            calls += 1;
+            if idx == 12_345 {
+                Err(crate::StoreError::Corrupt("stop here".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .expect_err("the callback's error is returned");
+    assert!(err.to_string().contains("stop here"), "{err}");
+    assert_eq!(calls, 12_346);
 }
 
 fn checkpoints_keep_the_latest(backend: &dyn Backend) {
