@@ -189,6 +189,15 @@ pub struct Dss {
     dependents: ShardedMap<Uuid, BTreeSet<Uuid>>,
 }
 
+/// What a change touches: the new volumes, and the old ones if it replaced
+/// something. Borrowed (no copy) when nothing was replaced.
+fn new_and_old<'a>(new: &'a [Volume4D], old: Option<&[Volume4D]>) -> Cow<'a, [Volume4D]> {
+    match old {
+        None => Cow::Borrowed(new),
+        Some(old) => Cow::Owned(new.iter().chain(old).cloned().collect()),
+    }
+}
+
 /// The extents as the conflict model compares them.
 fn modelled(model: ConflictModel, mut extents: Vec<Volume4D>) -> Vec<Volume4D> {
     if model == ConflictModel::Reference {
@@ -870,17 +879,7 @@ impl Dss {
             pending.insert(s.id, s.clone());
         }
         // Notify those interested in the old or the new extents.
-        let notify_volumes: Cow<[Volume4D]> = match old {
-            None => Cow::Borrowed(&intent.extents),
-            Some(o) => Cow::Owned(
-                intent
-                    .extents
-                    .iter()
-                    .chain(o.extents.iter())
-                    .cloned()
-                    .collect(),
-            ),
-        };
+        let notify_volumes = new_and_old(&intent.extents, old.map(|o| &*o.extents));
         if let Some(prev) = delete_previous {
             pending.remove(&prev);
         }
@@ -1022,17 +1021,7 @@ impl Dss {
             extents,
             uss_base_url: req.uss_base_url,
         };
-        let volumes: Cow<[Volume4D]> = match old {
-            None => Cow::Borrowed(&constraint.extents),
-            Some(o) => Cow::Owned(
-                constraint
-                    .extents
-                    .iter()
-                    .chain(o.extents.iter())
-                    .cloned()
-                    .collect(),
-            ),
-        };
+        let volumes = new_and_old(&constraint.extents, old.map(|c| &*c.extents));
         let mut pending = HashMap::new();
         let subscribers = self.dispatch(&volumes, |s| s.notify_for_constraints, &mut pending);
         let mut changes: Vec<Change> = pending.into_values().map(Change::PutSubscription).collect();
