@@ -136,7 +136,7 @@ fuzz_target!(|data: &[u8]| {
                 Err(e) => check_dss_error(&e),
                 Ok(out) => {
                     let oi = &out.value.intent;
-                    for v in &oi.extents {
+                    for v in oi.extents.iter() {
                         airspace::validate::validate_volume(v, &d.config().limits)
                             .expect("accepted an invalid volume");
                         let found = d.query_intents(v).expect("query of an accepted extent");
