@@ -425,4 +425,76 @@ fn an_intent_shares_its_volumes_with_its_implicit_subscription_also_after_a_relo
     }
     assert!(shared(&r));
     assert_eq!(r.intent(Uuid::from_u128(1)), d.intent(Uuid::from_u128(1)));
+    // Start-up restores in bulk, which must share them too.
+    let b = Dss::restore(Config::default(), [7; 32], changes);
+    assert!(shared(&b));
+}
+
+#[test]
+fn a_bulk_restore_builds_the_state_that_applying_the_changes_one_by_one_does() {
+    let mut d = dss();
+    let alpha = caller("alpha");
+    let mut history: Vec<Change> = Vec::new();
+    // 20 intents on a grid, 0.05° apart, so none meets another.
+    let at = |i: u128| {
+        vol(
+            46.0 + 0.05 * (i / 5) as f64,
+            7.0 + 0.05 * (i % 5) as f64,
+            0.01,
+        )
+    };
+    for i in 1..=20u128 {
+        let out = d
+            .put_intent(&alpha, t0(), put(i, vec![at(i)], vec![]))
+            .unwrap();
+        history.extend(out.changes);
+    }
+    // Two removed, one moved into the place of a removed one.
+    for i in [3u128, 7] {
+        let ovn = d.intent(Uuid::from_u128(i)).unwrap().ovn.clone();
+        history.extend(
+            d.delete_intent(&alpha, Uuid::from_u128(i), &ovn)
+                .unwrap()
+                .changes,
+        );
+    }
+    let mut moved = put(5, vec![at(3)], vec![]);
+    moved.ovn = Some(d.intent(Uuid::from_u128(5)).unwrap().ovn.clone());
+    history.extend(d.put_intent(&alpha, t0(), moved).unwrap().changes);
+
+    let mut replayed = dss();
+    for c in &history {
+        replayed.apply(c);
+    }
+    let restored = Dss::restore(Config::default(), [7; 32], history);
+
+    assert_eq!(restored.counts(), replayed.counts());
+    assert_eq!(restored.counts().0, 18);
+    for i in 1..=20u128 {
+        let id = Uuid::from_u128(i);
+        assert_eq!(restored.intent(id), replayed.intent(id), "intent {i}");
+        if let Some(oi) = replayed.intent(id) {
+            let sub = oi.subscription_id.unwrap();
+            assert_eq!(restored.subscription(sub), replayed.subscription(sub));
+            assert_eq!(restored.dependent_intents(sub), vec![id]);
+        }
+    }
+    // The indexes answer alike: the whole grid, and each place on it
+    // (intent 5 now where 3 was; 3's and 7's places and 5's old one empty).
+    let ids = |v: Vec<&OperationalIntent>| v.iter().map(|o| o.id).collect::<Vec<_>>();
+    let subs = |v: Vec<&Subscription>| v.iter().map(|s| s.id).collect::<Vec<_>>();
+    for aoi in std::iter::once(vol(46.1, 7.1, 0.2)).chain((1..=20).map(at)) {
+        let want = ids(replayed.query_intents(&aoi).unwrap());
+        assert_eq!(ids(restored.query_intents(&aoi).unwrap()), want);
+        assert_eq!(
+            subs(restored.query_subscriptions(&alpha, &aoi, t0()).unwrap()),
+            subs(replayed.query_subscriptions(&alpha, &aoi, t0()).unwrap())
+        );
+    }
+    assert_eq!(
+        ids(restored.query_intents(&at(3)).unwrap()),
+        vec![Uuid::from_u128(5)]
+    );
+    assert!(restored.query_intents(&at(7)).unwrap().is_empty());
+    assert!(restored.query_intents(&at(5)).unwrap().is_empty());
 }

@@ -133,32 +133,46 @@ impl Core {
         notice: NoticePolicy,
     ) -> anyhow::Result<Core> {
         let secret = store.secret()?;
-        let mut dss = Dss::new(config, secret);
-        let (tree, next_event_seq) = if store.shared() {
+        let (dss, tree, next_event_seq) = if store.shared() {
             // In a pool, the tables and the record could be read at two
             // moments with another instance's write between them; the
             // record alone is one consistent history, so replay it.
             let mut st = State {
-                dss,
+                dss: Dss::new(config, secret),
                 tree: ledger::Tree::new(),
                 next_event_seq: 1,
             };
             let entries = store.tail(0)?;
             let _ = apply_entries(&mut st, entries)?;
-            dss = st.dss;
             let next = st.next_event_seq.max(store.last_event_seq()? + 1);
-            (st.tree, next)
+            (st.dss, st.tree, next)
         } else {
-            for change in store.load()? {
-                dss.apply(&change);
-            }
-            let mut leaves: Vec<ledger::Hash> = Vec::new();
-            store.scan_log(&mut |_, e| {
-                leaves.push(ledger::leaf_hash(e));
-                Ok(())
-            })?;
+            // The record's leaf hashes on a thread of their own, beside the
+            // tables' rows: two full reads of the store at once, on two cores.
+            let (dss, leaves) = std::thread::scope(|s| {
+                let leaves = s.spawn(|| {
+                    let mut leaves: Vec<ledger::Hash> = Vec::new();
+                    store
+                        .scan_log(&mut |_, e| {
+                            leaves.push(ledger::leaf_hash(e));
+                            Ok(())
+                        })
+                        .map(|()| leaves)
+                });
+                let mut restore = Dss::restoring(config, secret);
+                let scanned = store.scan_state(&mut |change| {
+                    restore.add(change);
+                    Ok(())
+                });
+                let dss = scanned.map(|()| restore.finish());
+                match leaves.join() {
+                    Ok(leaves) => (dss, leaves),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            });
             (
-                ledger::Tree::from_leaf_hashes(leaves),
+                dss?,
+                ledger::Tree::from_leaf_hashes(leaves?),
                 store.last_event_seq()? + 1,
             )
         };

@@ -369,6 +369,7 @@ pub fn router(state: AppState) -> Router {
 /// Opens the store, rebuilds the state and sets up authentication.
 pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<dyn Store>)> {
     std::fs::create_dir_all(&config.data_dir)?;
+    let started = std::time::Instant::now();
     let (store, db): (Arc<dyn Store>, String) = match &config.store_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             let u = url.clone();
@@ -386,7 +387,8 @@ pub async fn build(config: &Config) -> anyhow::Result<(AppState, Arc<dyn Store>)
     };
     let core = Core::open(store.clone(), config.rules.clone(), config.notice.clone())?;
     let (oi, c, s) = core.read(|d| d.counts()).await;
-    tracing::info!(database = %db, operational_intents = oi, constraints = c, subscriptions = s, "state restored from the store");
+    tracing::info!(database = %db, operational_intents = oi, constraints = c, subscriptions = s,
+        seconds = started.elapsed().as_secs_f64(), "state restored from the store");
 
     let mut vc = auth::VerifierConfig {
         public_key_files: config.public_keys.clone(),

@@ -116,9 +116,22 @@ impl From<Vec<Change>> for Commit {
 
 /// What the service needs from persistence.
 pub trait Store: Send + Sync {
-    /// Everything stored, as the changes that rebuild it, in an order that
-    /// [`dss::Dss::apply`] accepts (subscriptions before the intents using them).
-    fn load(&self) -> Result<Vec<Change>>;
+    /// Everything stored, as the changes that rebuild it, one at a time, in
+    /// an order that [`dss::Dss::apply`] accepts (subscriptions before the
+    /// intents using them). An error from `f` stops the scan and is returned.
+    /// Streamed: at 1M intents the whole state is gigabytes of changes.
+    fn scan_state(&self, f: &mut dyn FnMut(Change) -> Result<()>) -> Result<()>;
+
+    /// Every change of [`Store::scan_state`], held at once: for tests; the
+    /// service streams.
+    fn load(&self) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        self.scan_state(&mut |c| {
+            out.push(c);
+            Ok(())
+        })?;
+        Ok(out)
+    }
 
     /// The secret seed of OVNs; created on first use and kept forever.
     fn secret(&self) -> Result<[u8; 32]>;

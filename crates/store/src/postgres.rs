@@ -1168,8 +1168,9 @@ impl Store for PgStore {
         PgStore::close(self)
     }
 
-    fn load(&self) -> Result<Vec<Change>> {
-        // One snapshot for the four tables.
+    fn scan_state(&self, f: &mut dyn FnMut(Change) -> Result<()>) -> Result<()> {
+        // One snapshot for the four tables, read whole: a retry on a broken
+        // connection must not hand `f` a change twice.
         let tables = self.with_conn(|c| {
             let mut tx = c
                 .client
@@ -1197,28 +1198,19 @@ impl Store for PgStore {
         let [availability, subscriptions, constraints, intents]: [Vec<String>; 4] = tables
             .try_into()
             .map_err(|_| StoreError::Corrupt("load: unexpected table count".into()))?;
-        let mut out = Vec::new();
-        out.extend(
-            decode(availability, "availability")?
-                .into_iter()
-                .map(Change::PutAvailability),
-        );
-        out.extend(
-            decode(subscriptions, "subscription")?
-                .into_iter()
-                .map(Change::PutSubscription),
-        );
-        out.extend(
-            decode(constraints, "constraint")?
-                .into_iter()
-                .map(Change::PutConstraint),
-        );
-        out.extend(
-            decode(intents, "intent")?
-                .into_iter()
-                .map(Change::PutOperationalIntent),
-        );
-        Ok(out)
+        for a in decode(availability, "availability")? {
+            f(Change::PutAvailability(a))?;
+        }
+        for s in decode(subscriptions, "subscription")? {
+            f(Change::PutSubscription(s))?;
+        }
+        for c in decode(constraints, "constraint")? {
+            f(Change::PutConstraint(c))?;
+        }
+        for o in decode(intents, "intent")? {
+            f(Change::PutOperationalIntent(o))?;
+        }
+        Ok(())
     }
 
     fn secret(&self) -> Result<[u8; 32]> {
