@@ -258,6 +258,42 @@ fn a_newer_sqlite_schema_is_refused() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
+/// The writer thread reads its map of entity rows at start, beside the
+/// service's own reads. A table it cannot read (here: an id that is no UUID)
+/// must fail every commit with the reason, never let one through unmapped.
+#[test]
+fn an_unreadable_entity_table_fails_every_commit_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        submit(&s, vec![Change::PutConstraint(constraint(1, low()))]);
+    }
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE constraints SET id = 'not-a-uuid'", [])
+        .unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    for id in [2, 3] {
+        let err = commit(
+            &s,
+            vec![Change::PutConstraint(constraint(id, high()))].into(),
+        )
+        .expect_err("a commit without the row map");
+        assert!(
+            err.to_string().contains("cannot read the entity rows"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("not-a-uuid"), "{err}");
+    }
+    s.close();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let rows: i64 = c
+        .query_row("SELECT count(*) FROM constraints", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "nothing was written");
+}
+
 /// A database written by a version that keyed entity rows by id (schema 3)
 /// opens with its entities, which can then be updated and deleted in place,
 /// and with its declarations.
