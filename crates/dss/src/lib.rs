@@ -421,20 +421,6 @@ impl Dss {
         &self.config
     }
 
-    /// The state `changes` build, as applying them one by one in order
-    /// would, but in bulk: see [`Restore`].
-    pub fn restore(
-        config: Config,
-        secret: [u8; 32],
-        changes: impl IntoIterator<Item = Change>,
-    ) -> Dss {
-        let mut r = Dss::restoring(config, secret);
-        for change in changes {
-            r.add(change);
-        }
-        r.finish()
-    }
-
     /// A state to build from a store's changes, fed one at a time.
     pub fn restoring(config: Config, secret: [u8; 32]) -> Restore {
         Restore {
@@ -447,7 +433,8 @@ impl Dss {
 
     // ------------------------------------------------------------------ apply
 
-    /// Applies one change. Used by every operation and to rebuild from the store.
+    /// Applies one change. Used by every operation and by a pool's replay of
+    /// the record; a start from the store's tables goes through [`Restore`].
     pub fn apply(&mut self, change: &Change) {
         match change {
             Change::PutOperationalIntent(oi) => {

@@ -66,6 +66,15 @@ fn dss() -> Dss {
     Dss::new(Config::default(), [7; 32])
 }
 
+/// What start-up builds from `changes` ([`Restore`]), with `dss()`'s settings.
+fn restore(changes: Vec<Change>) -> Dss {
+    let mut r = Dss::restoring(Config::default(), [7; 32]);
+    for change in changes {
+        r.add(change);
+    }
+    r.finish()
+}
+
 #[test]
 fn intersecting_intent_needs_the_others_ovn_in_its_key() {
     let mut d = dss();
@@ -426,7 +435,7 @@ fn an_intent_shares_its_volumes_with_its_implicit_subscription_also_after_a_relo
     assert!(shared(&r));
     assert_eq!(r.intent(Uuid::from_u128(1)), d.intent(Uuid::from_u128(1)));
     // Start-up restores in bulk, which must share them too.
-    let b = Dss::restore(Config::default(), [7; 32], changes);
+    let b = restore(changes);
     assert!(shared(&b));
 }
 
@@ -466,7 +475,7 @@ fn a_bulk_restore_builds_the_state_that_applying_the_changes_one_by_one_does() {
     for c in &history {
         replayed.apply(c);
     }
-    let restored = Dss::restore(Config::default(), [7; 32], history);
+    let restored = restore(history);
 
     assert_eq!(restored.counts(), replayed.counts());
     assert_eq!(restored.counts().0, 18);
