@@ -9,6 +9,8 @@
 #                          size before committing)
 #        FUZZ_SANITIZER    address|none (default none; see below)
 #        CARGO_TARGET_DIR  honoured (default fuzz/target)
+#        FUZZ_BUILD_ONLY=1 install cargo-fuzz if needed, build, and stop
+#                          (CI builds ahead, beside the conformance suites)
 #
 # Toolchain: cargo-fuzz drives libFuzzer through rustc's -Z flags
 # (-Zsanitizer, -Cpasses=sancov-module, ...), which only a nightly compiler
@@ -42,6 +44,7 @@ mkdir -p corpus-new
 if ! cargo +stable fuzz build --sanitizer "$SAN" >corpus-new/build.log 2>&1; then
   tail -30 corpus-new/build.log; echo "fuzz build failed"; exit 1
 fi
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && { echo "fuzz targets built"; exit 0; }
 PAR=()
 [ "$JOBS" -gt 1 ] && PAR=(-jobs="$JOBS" -workers="$JOBS")
 
