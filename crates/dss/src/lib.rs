@@ -16,6 +16,7 @@
 
 pub mod error;
 pub mod model;
+mod names;
 
 pub use error::{DssError, Result};
 pub use model::*;
@@ -25,6 +26,7 @@ use airspace::validate::{validate_query_volume, validate_volume, Limits};
 use airspace::{AltitudeRange, Footprint, TimeRange, Volume4D, Volumes};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use names::Names;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -73,7 +75,7 @@ impl Default for Config {
 /// Who is calling: the authenticated party and what its token allows.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub manager: Manager,
+    pub manager: String,
     /// Holds `utm.conformance_monitoring_sa`: may put intents off-nominal.
     pub conformance_monitoring: bool,
 }
@@ -132,7 +134,7 @@ pub struct PutSubscription {
 pub struct Subscriber {
     pub subscription_id: Uuid,
     pub notification_index: u64,
-    pub uss_base_url: String,
+    pub uss_base_url: Name,
 }
 
 /// The effect of a write: what the response shows, and what must be persisted.
@@ -187,6 +189,8 @@ pub struct Dss {
     subscription_index: Index<Uuid>,
     /// Derived: the intents that rely on each subscription.
     dependents: ShardedMap<Uuid, BTreeSet<Uuid>>,
+    /// Managers and base URLs, one allocation per value.
+    names: Names,
 }
 
 /// A [`Dss`] being built from a store's changes ([`Dss::restoring`]): the
@@ -220,27 +224,34 @@ impl Restore {
         match change {
             Change::PutOperationalIntent(mut oi) => {
                 oi.extents = dss.shared_extents(&oi);
+                dss.names.share(&mut oi.manager);
+                dss.names.share(&mut oi.uss_base_url);
                 self.intents.push((oi.id, oi.extents.clone()));
                 dss.intents.insert(oi.id, oi);
             }
             Change::DeleteOperationalIntent(id) => {
                 dss.intents.remove(&id);
             }
-            Change::PutConstraint(c) => {
+            Change::PutConstraint(mut c) => {
+                dss.names.share(&mut c.manager);
+                dss.names.share(&mut c.uss_base_url);
                 self.constraints.push((c.id, c.extents.clone()));
                 dss.constraints.insert(c.id, c);
             }
             Change::DeleteConstraint(id) => {
                 dss.constraints.remove(&id);
             }
-            Change::PutSubscription(s) => {
+            Change::PutSubscription(mut s) => {
+                dss.names.share(&mut s.manager);
+                dss.names.share(&mut s.uss_base_url);
                 self.subscriptions.push((s.id, s.volumes.clone()));
                 dss.subscriptions.insert(s.id, s);
             }
             Change::DeleteSubscription(id) => {
                 dss.subscriptions.remove(&id);
             }
-            Change::PutAvailability(a) => {
+            Change::PutAvailability(mut a) => {
+                dss.names.share(&mut a.uss);
                 dss.availability.insert(a.uss.clone(), a);
             }
             Change::PutReport(_) => {}
@@ -414,6 +425,7 @@ impl Dss {
             constraint_index: Index::new(),
             subscription_index: Index::new(),
             dependents: ShardedMap::new(),
+            names: Names::default(),
         }
     }
 
@@ -446,6 +458,8 @@ impl Dss {
                 }
                 let mut oi = oi.clone();
                 oi.extents = self.shared_extents(&oi);
+                self.names.share(&mut oi.manager);
+                self.names.share(&mut oi.uss_base_url);
                 self.intent_index.insert(oi.id, oi.extents.clone());
                 self.intents.insert(oi.id, oi);
             }
@@ -455,8 +469,11 @@ impl Dss {
                 self.intents.remove(id);
             }
             Change::PutConstraint(c) => {
+                let mut c = c.clone();
+                self.names.share(&mut c.manager);
+                self.names.share(&mut c.uss_base_url);
                 self.constraint_index.insert(c.id, c.extents.clone());
-                self.constraints.insert(c.id, c.clone());
+                self.constraints.insert(c.id, c);
             }
             Change::DeleteConstraint(id) => {
                 self.constraint_index.remove(*id);
@@ -471,14 +488,19 @@ impl Dss {
                 if reindex {
                     self.subscription_index.insert(s.id, s.volumes.clone());
                 }
-                self.subscriptions.insert(s.id, s.clone());
+                let mut s = s.clone();
+                self.names.share(&mut s.manager);
+                self.names.share(&mut s.uss_base_url);
+                self.subscriptions.insert(s.id, s);
             }
             Change::DeleteSubscription(id) => {
                 self.subscription_index.remove(*id);
                 self.subscriptions.remove(id);
             }
             Change::PutAvailability(a) => {
-                self.availability.insert(a.uss.clone(), a.clone());
+                let mut a = a.clone();
+                self.names.share(&mut a.uss);
+                self.availability.insert(a.uss.clone(), a);
             }
             Change::PutReport(_) => {}
         }
@@ -602,7 +624,7 @@ impl Dss {
             .get(uss)
             .cloned()
             .unwrap_or_else(|| UssAvailability {
-                uss: uss.to_string(),
+                uss: uss.into(),
                 availability: Availability::Unknown,
                 version: String::new(),
             })
@@ -662,7 +684,7 @@ impl Dss {
             .query(aoi)
             .into_iter()
             .filter_map(|id| self.subscriptions.get(&id))
-            .filter(|s| s.manager == caller.manager && s.time().end.is_none_or(|e| e >= now))
+            .filter(|s| *s.manager == *caller.manager && s.time().end.is_none_or(|e| e >= now))
             .collect())
     }
 
@@ -671,7 +693,7 @@ impl Dss {
             .subscriptions
             .get(&id)
             .ok_or_else(|| DssError::NotFound(format!("subscription {id} not found")))?;
-        if s.manager != caller.manager {
+        if *s.manager != *caller.manager {
             return Err(DssError::Forbidden(format!(
                 "subscription {id} is managed by another USS"
             )));
@@ -883,11 +905,11 @@ impl Dss {
                 let id = self.new_implicit_subscription_id(req.id, version);
                 let sub = Subscription {
                     id,
-                    manager: caller.manager.clone(),
+                    manager: caller.manager.as_str().into(),
                     version: self.new_subscription_version(id, "", now),
                     notification_index: 0,
                     volumes: extents.clone(),
-                    uss_base_url: uss_base_url.clone(),
+                    uss_base_url: uss_base_url.as_str().into(),
                     notify_for_operational_intents: true,
                     notify_for_constraints: *notify_for_constraints,
                     implicit: true,
@@ -901,7 +923,7 @@ impl Dss {
                         format!("subscription {sid} does not exist"),
                     )
                 })?;
-                if sub.manager != caller.manager {
+                if *sub.manager != *caller.manager {
                     return Err(DssError::Forbidden(format!(
                         "subscription {sid} is managed by another USS"
                     )));
@@ -966,12 +988,12 @@ impl Dss {
         // --- every check passed: build the effect
         let intent = OperationalIntent {
             id: req.id,
-            manager: caller.manager.clone(),
+            manager: caller.manager.as_str().into(),
             version,
             state: req.state,
             ovn: self.new_ovn("oi", req.id, version, now),
             extents,
-            uss_base_url: req.uss_base_url,
+            uss_base_url: req.uss_base_url.into(),
             subscription_id: attached.as_ref().map(|s| s.id),
             monitoring: req.monitoring,
         };
@@ -1130,11 +1152,11 @@ impl Dss {
         let version = old.map_or(1, |o| o.version + 1);
         let constraint = Constraint {
             id: req.id,
-            manager: caller.manager.clone(),
+            manager: caller.manager.as_str().into(),
             version,
             ovn: self.new_ovn("c", req.id, version, now),
             extents,
-            uss_base_url: req.uss_base_url,
+            uss_base_url: req.uss_base_url.into(),
         };
         let volumes = new_and_old(&constraint.extents, old.map(|c| &*c.extents));
         let mut pending = HashMap::new();
@@ -1208,7 +1230,7 @@ impl Dss {
                     req.id
                 )));
             }
-            (Some(old), Some(_)) if old.manager != caller.manager => {
+            (Some(old), Some(_)) if *old.manager != *caller.manager => {
                 return Err(DssError::Forbidden(format!(
                     "subscription {} is managed by another USS",
                     req.id
@@ -1256,7 +1278,7 @@ impl Dss {
 
         let sub = Subscription {
             id: req.id,
-            manager: caller.manager.clone(),
+            manager: caller.manager.as_str().into(),
             version: self.new_subscription_version(
                 req.id,
                 old.map_or("", |o| o.version.as_str()),
@@ -1264,7 +1286,7 @@ impl Dss {
             ),
             notification_index: old.map_or(0, |o| o.notification_index),
             volumes: vec![volume].into(),
-            uss_base_url: req.uss_base_url,
+            uss_base_url: req.uss_base_url.into(),
             notify_for_operational_intents: req.notify_for_operational_intents,
             notify_for_constraints: req.notify_for_constraints,
             // Shaped through the subscriptions API, a subscription is its USS's
@@ -1342,7 +1364,7 @@ impl Dss {
             .subscriptions
             .get(&id)
             .ok_or_else(|| DssError::NotFound(format!("subscription {id} not found")))?;
-        if old.manager != caller.manager {
+        if *old.manager != *caller.manager {
             return Err(DssError::Forbidden(format!(
                 "subscription {id} is managed by another USS"
             )));
@@ -1400,7 +1422,7 @@ impl Dss {
             &nanos.to_le_bytes(),
         ]);
         let rec = UssAvailability {
-            uss: uss.to_string(),
+            uss: uss.into(),
             availability,
             version: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&d[..18]),
         };

@@ -2,10 +2,17 @@
 use airspace::{TimeRange, Volume4D, Volumes};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use uuid::Uuid;
 
+/// A string that many entities carry with the same value (a manager, a
+/// base URL). The state keeps one allocation per distinct value (see
+/// `Dss::apply`): at 1M intents a copy per entity cost tens of MiB, and a
+/// query answer read each one from a cold cache line.
+pub type Name = Arc<str>;
+
 /// Who manages an entity: the authenticated party (the token's subject).
-pub type Manager = String;
+pub type Manager = Name;
 
 /// Opaque version number of an intent or constraint. Only its manager sees it.
 pub type Ovn = String;
@@ -93,7 +100,7 @@ pub struct OperationalIntent {
     pub ovn: Ovn,
     /// Kept one by one: conflicts are decided on each extent, never on a union box.
     pub extents: Volumes,
-    pub uss_base_url: String,
+    pub uss_base_url: Name,
     pub subscription_id: Option<Uuid>,
     /// Not in F3548: what the service watches live traffic against.
     #[serde(default, skip_serializing_if = "Monitoring::is_empty")]
@@ -125,7 +132,7 @@ pub struct Constraint {
     pub version: u32,
     pub ovn: Ovn,
     pub extents: Volumes,
-    pub uss_base_url: String,
+    pub uss_base_url: Name,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,7 +146,7 @@ pub struct Subscription {
     /// The area of interest. One volume for an explicit subscription; an
     /// implicit one grows a volume for each extent it must come to cover.
     pub volumes: Volumes,
-    pub uss_base_url: String,
+    pub uss_base_url: Name,
     pub notify_for_operational_intents: bool,
     pub notify_for_constraints: bool,
     pub implicit: bool,

@@ -3,6 +3,7 @@
 use super::*;
 use airspace::{AltitudeRange, Footprint, LatLng, TimeRange, Volume4D};
 use chrono::{TimeZone, Utc};
+use std::sync::Arc;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap()
@@ -506,4 +507,45 @@ fn a_bulk_restore_builds_the_state_that_applying_the_changes_one_by_one_does() {
     );
     assert!(restored.query_intents(&at(7)).unwrap().is_empty());
     assert!(restored.query_intents(&at(5)).unwrap().is_empty());
+}
+
+#[test]
+fn entities_of_one_manager_share_one_copy_of_its_names_also_after_a_reload() {
+    let mut d = dss();
+    let mut changes = Vec::new();
+    for (i, lat) in [(1u128, 46.0), (2, 47.0)] {
+        let out = d
+            .put_intent(
+                &caller("alpha"),
+                t0(),
+                put(i, vec![vol(lat, 7.0, 0.01)], vec![]),
+            )
+            .unwrap();
+        changes.extend(out.changes);
+    }
+    // One allocation for the manager and one for the base URL, whichever
+    // entity (intent or subscription) holds them.
+    let shared = |s: &Dss| {
+        let a = s.intent(Uuid::from_u128(1)).unwrap();
+        let b = s.intent(Uuid::from_u128(2)).unwrap();
+        let sub = s.subscription(b.subscription_id.unwrap()).unwrap();
+        assert_eq!(&*a.manager, "alpha");
+        assert_eq!(&*a.uss_base_url, "https://uss.example");
+        Arc::ptr_eq(&a.manager, &b.manager)
+            && Arc::ptr_eq(&a.manager, &sub.manager)
+            && Arc::ptr_eq(&a.uss_base_url, &b.uss_base_url)
+            && Arc::ptr_eq(&a.uss_base_url, &sub.uss_base_url)
+    };
+    assert!(shared(&d));
+    // A store hands every row back with allocations of its own.
+    let changes: Vec<Change> = changes
+        .iter()
+        .map(|c| serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap())
+        .collect();
+    let mut r = dss();
+    for c in &changes {
+        r.apply(c);
+    }
+    assert!(shared(&r));
+    assert!(shared(&restore(changes)));
 }

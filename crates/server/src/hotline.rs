@@ -231,7 +231,7 @@ fn meeting_intents<'a>(
     let mut out = Vec::new();
     for v in extents {
         for other in dss.query_intents(v).unwrap_or_default() {
-            if other.id == id || other.manager == actor || !seen.insert(other.id) {
+            if other.id == id || *other.manager == *actor || !seen.insert(other.id) {
                 continue;
             }
             let overlaps: Vec<Value> = extents
@@ -296,8 +296,8 @@ pub fn events_for(
         let mut told: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for s in subscribers {
             if let Some(sub) = dss.subscription(s.subscription_id) {
-                if sub.manager != actor {
-                    told.entry(sub.manager.clone()).or_default().push(
+                if *sub.manager != *actor {
+                    told.entry(sub.manager.to_string()).or_default().push(
                         json!({ "subscription": s.subscription_id, "notification_index": s.notification_index }),
                     );
                 }
@@ -305,7 +305,7 @@ pub fn events_for(
         }
         let meeting = meeting_intents(dss, id, actor, extents);
         for (other, _) in &meeting {
-            told.entry(other.manager.clone())
+            told.entry(other.manager.to_string())
                 .or_default()
                 .push(json!({ "operational_intent": other.id }));
         }
@@ -322,7 +322,7 @@ pub fn events_for(
         if matches!(fact, Fact::Intent { .. }) && !deleted {
             for (other, overlaps) in &meeting {
                 events.push(NewEvent {
-                    party: other.manager.clone(),
+                    party: other.manager.to_string(),
                     kind: "strategic_conflict",
                     critical: true,
                     sender: sender.clone(),

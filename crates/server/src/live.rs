@@ -250,7 +250,7 @@ impl Live {
             if watch {
                 m.link(MonitoredIntent {
                     id,
-                    owner: intent.manager.clone(),
+                    owner: intent.manager.to_string(),
                     aircraft_ids: intent.monitoring.aircraft_ids.clone(),
                     volumes: intent.extents.clone(),
                     allow_nonconforming: intent.monitoring.mark_nonconforming,
@@ -574,6 +574,7 @@ pub async fn alerts_to_events(core: Arc<crate::core::Core>, live: Arc<Live>) {
                 .read(|d| d.parties_near(&nearby(p.lat_deg, p.lon_deg, p.alt_m)))
                 .await
                 .into_iter()
+                .map(|party| party.to_string())
                 .filter(|party| !involved.contains(party))
                 .collect();
             if !nearby_parties.is_empty() {
@@ -666,7 +667,12 @@ pub async fn conformance_to_events(core: Arc<crate::core::Core>, live: Arc<Live>
         };
         let view = NonConformanceView::from(n);
         let around = nearby(n.position.lat_deg, n.position.lon_deg, n.position.alt_m);
-        let mut parties = core.read(|d| d.parties_near(&around)).await;
+        let mut parties: std::collections::BTreeSet<String> = core
+            .read(|d| d.parties_near(&around))
+            .await
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
         parties.insert(n.owner.clone());
         let data = serde_json::json!({ "change": change, "nonconformance": view, "resolved_because": reason });
         let events = parties
@@ -718,7 +724,7 @@ async fn mark_nonconforming(core: &crate::core::Core, n: &NonConformance) {
                 extents: cur.extents.to_vec(),
                 key: Vec::new(),
                 state: dss::OperationalIntentState::Nonconforming,
-                uss_base_url: cur.uss_base_url.clone(),
+                uss_base_url: cur.uss_base_url.to_string(),
                 subscription: cur.subscription_id.map_or(
                     dss::SubscriptionChoice::None,
                     dss::SubscriptionChoice::Existing,

@@ -503,7 +503,7 @@ async fn make_report(
     body["report_id"] = json!(id.to_string());
     let report = dss::Report {
         id,
-        reporter: claims.sub.clone(),
+        reporter: claims.sub.as_str().into(),
         received_at: Utc::now(),
         body: body.to_string(),
     };

@@ -538,7 +538,7 @@ pub fn intent_out<'a>(
         uss_availability: availability.as_str(),
         version: o.version,
         state: Some(o.state.as_str()),
-        ovn: if o.manager == viewer {
+        ovn: if *o.manager == *viewer {
             &o.ovn
         } else {
             NO_OVN_PHRASE
@@ -691,7 +691,7 @@ pub fn constraint_out<'a>(
         uss_availability: availability.as_str(),
         version: c.version,
         state: None,
-        ovn: if c.manager == viewer {
+        ovn: if *c.manager == *viewer {
             &c.ovn
         } else {
             NO_OVN_PHRASE
@@ -727,7 +727,7 @@ pub fn subscription_out(s: &Subscription, dependents: &[Uuid]) -> SubscriptionOu
         notification_index: s.notification_index,
         time_start: t.start.map(time_out),
         time_end: t.end.map(time_out),
-        uss_base_url: s.uss_base_url.clone(),
+        uss_base_url: s.uss_base_url.to_string(),
         notify_for_operational_intents: s.notify_for_operational_intents,
         notify_for_constraints: s.notify_for_constraints,
         implicit_subscription: s.implicit,
@@ -752,7 +752,7 @@ pub fn subscribers_out(subs: &[Subscriber]) -> Vec<SubscriberOut> {
     let mut by_url: BTreeMap<&str, Vec<SubscriptionStateOut>> = BTreeMap::new();
     for s in subs {
         by_url
-            .entry(s.uss_base_url.as_str())
+            .entry(&*s.uss_base_url)
             .or_default()
             .push(SubscriptionStateOut {
                 subscription_id: s.subscription_id.to_string(),
@@ -783,7 +783,7 @@ pub struct AvailabilityStatusOut {
 pub fn availability_out(a: &UssAvailability) -> AvailabilityOut {
     AvailabilityOut {
         status: AvailabilityStatusOut {
-            uss: a.uss.clone(),
+            uss: a.uss.to_string(),
             availability: a.availability.as_str(),
         },
         version: a.version.clone(),

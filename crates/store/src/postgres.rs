@@ -401,11 +401,11 @@ impl Rows {
                 }
                 Change::DeleteSubscription(id) => self.subscriptions.delete(id.to_string()),
                 Change::PutAvailability(a) => {
-                    self.availability.insert(a.uss.clone(), to_json(a)?);
+                    self.availability.insert(a.uss.to_string(), to_json(a)?);
                 }
                 Change::PutReport(r) => {
                     self.reports.0.push(r.id.to_string());
-                    self.reports.1.push(r.reporter.clone());
+                    self.reports.1.push(r.reporter.to_string());
                     self.reports.2.push(r.received_at);
                     self.reports.3.push(r.body.clone());
                 }
