@@ -7,8 +7,7 @@ use uuid::Uuid;
 
 /// A string that many entities carry with the same value (a manager, a
 /// base URL). The state keeps one allocation per distinct value (see
-/// `Dss::apply`): at 1M intents a copy per entity cost tens of MiB, and a
-/// query answer read each one from a cold cache line.
+/// `Dss::apply` and `names`).
 pub type Name = Arc<str>;
 
 /// Who manages an entity: the authenticated party (the token's subject).
