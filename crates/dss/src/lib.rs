@@ -224,8 +224,8 @@ impl Restore {
         match change {
             Change::PutOperationalIntent(mut oi) => {
                 oi.extents = dss.shared_extents(&oi);
-                dss.names.share(&mut oi.manager);
-                dss.names.share(&mut oi.uss_base_url);
+                dss.names
+                    .share_entity(&mut oi.manager, &mut oi.uss_base_url);
                 self.intents.push((oi.id, oi.extents.clone()));
                 dss.intents.insert(oi.id, oi);
             }
@@ -233,8 +233,7 @@ impl Restore {
                 dss.intents.remove(&id);
             }
             Change::PutConstraint(mut c) => {
-                dss.names.share(&mut c.manager);
-                dss.names.share(&mut c.uss_base_url);
+                dss.names.share_entity(&mut c.manager, &mut c.uss_base_url);
                 self.constraints.push((c.id, c.extents.clone()));
                 dss.constraints.insert(c.id, c);
             }
@@ -242,8 +241,7 @@ impl Restore {
                 dss.constraints.remove(&id);
             }
             Change::PutSubscription(mut s) => {
-                dss.names.share(&mut s.manager);
-                dss.names.share(&mut s.uss_base_url);
+                dss.names.share_entity(&mut s.manager, &mut s.uss_base_url);
                 self.subscriptions.push((s.id, s.volumes.clone()));
                 dss.subscriptions.insert(s.id, s);
             }
@@ -458,8 +456,8 @@ impl Dss {
                 }
                 let mut oi = oi.clone();
                 oi.extents = self.shared_extents(&oi);
-                self.names.share(&mut oi.manager);
-                self.names.share(&mut oi.uss_base_url);
+                self.names
+                    .share_entity(&mut oi.manager, &mut oi.uss_base_url);
                 self.intent_index.insert(oi.id, oi.extents.clone());
                 self.intents.insert(oi.id, oi);
             }
@@ -470,8 +468,7 @@ impl Dss {
             }
             Change::PutConstraint(c) => {
                 let mut c = c.clone();
-                self.names.share(&mut c.manager);
-                self.names.share(&mut c.uss_base_url);
+                self.names.share_entity(&mut c.manager, &mut c.uss_base_url);
                 self.constraint_index.insert(c.id, c.extents.clone());
                 self.constraints.insert(c.id, c);
             }
@@ -489,8 +486,7 @@ impl Dss {
                     self.subscription_index.insert(s.id, s.volumes.clone());
                 }
                 let mut s = s.clone();
-                self.names.share(&mut s.manager);
-                self.names.share(&mut s.uss_base_url);
+                self.names.share_entity(&mut s.manager, &mut s.uss_base_url);
                 self.subscriptions.insert(s.id, s);
             }
             Change::DeleteSubscription(id) => {

@@ -49,6 +49,12 @@ impl Names {
         self.kept.insert(name.clone());
     }
 
+    /// The two names every stored entity carries.
+    pub(crate) fn share_entity(&mut self, manager: &mut Name, uss_base_url: &mut Name) {
+        self.share(manager);
+        self.share(uss_base_url);
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.kept.len()
