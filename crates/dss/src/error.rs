@@ -14,6 +14,8 @@ pub enum DssError {
     NotFound(String),
     /// 409: version mismatch or the entity already exists.
     Conflict(String),
+    /// 429: a per-owner limit is reached (F3411's subscriptions per area).
+    TooMany(String),
     /// 409 with the intents and constraints whose OVNs the key lacks.
     MissingOvns {
         operational_intents: Vec<OperationalIntent>,
@@ -35,7 +37,10 @@ impl fmt::Display for DssError {
         match self {
             DssError::BadRequest { field, reason } if field.is_empty() => write!(f, "{reason}"),
             DssError::BadRequest { field, reason } => write!(f, "{field}: {reason}"),
-            DssError::Forbidden(m) | DssError::NotFound(m) | DssError::Conflict(m) => {
+            DssError::Forbidden(m)
+            | DssError::NotFound(m)
+            | DssError::Conflict(m)
+            | DssError::TooMany(m) => {
                 write!(f, "{m}")
             }
             DssError::MissingOvns {

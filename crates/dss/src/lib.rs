@@ -17,9 +17,14 @@
 pub mod error;
 pub mod model;
 mod names;
+pub mod rid;
 
 pub use error::{DssError, Result};
 pub use model::*;
+pub use rid::{
+    IdentificationServiceArea, IsaChanged, PutIsa, PutRidSubscription, RidSubscriber,
+    RidSubscription, RidSubscriptionPut,
+};
 
 use airspace::index::Index;
 use airspace::validate::{validate_query_volume, validate_volume, Limits};
@@ -171,6 +176,10 @@ pub struct Expired {
     pub operational_intents: usize,
     pub constraints: usize,
     pub subscriptions: usize,
+    /// F3411 identification service areas.
+    pub isas: usize,
+    /// F3411 subscriptions.
+    pub rid_subscriptions: usize,
 }
 
 /// The whole strategic state.
@@ -191,6 +200,8 @@ pub struct Dss {
     dependents: ShardedMap<Uuid, BTreeSet<Uuid>>,
     /// Managers and base URLs, one allocation per value.
     names: Names,
+    /// The F3411 Remote ID entities (see [`rid`]).
+    rid: rid::Rid,
 }
 
 /// A [`Dss`] being built from a store's changes ([`Dss::restoring`]): the
@@ -253,6 +264,11 @@ impl Restore {
                 dss.availability.insert(a.uss.clone(), a);
             }
             Change::PutReport(_) => {}
+            // Few, and their indexes small: filled one by one.
+            Change::PutIsa(_)
+            | Change::DeleteIsa(_)
+            | Change::PutRidSubscription(_)
+            | Change::DeleteRidSubscription(_) => dss.rid.apply(&change),
         }
     }
 
@@ -424,6 +440,7 @@ impl Dss {
             subscription_index: Index::new(),
             dependents: ShardedMap::new(),
             names: Names::default(),
+            rid: rid::Rid::default(),
         }
     }
 
@@ -499,6 +516,10 @@ impl Dss {
                 self.availability.insert(a.uss.clone(), a);
             }
             Change::PutReport(_) => {}
+            Change::PutIsa(_)
+            | Change::DeleteIsa(_)
+            | Change::PutRidSubscription(_)
+            | Change::DeleteRidSubscription(_) => self.rid.apply(change),
         }
     }
 
@@ -1474,6 +1495,10 @@ impl Dss {
             changes.push(Change::DeleteSubscription(sid));
             counts.subscriptions += 1;
         }
+        let (rid, isas, rid_subscriptions) = self.rid_expired(cutoff);
+        changes.extend(rid);
+        counts.isas = isas;
+        counts.rid_subscriptions = rid_subscriptions;
         self.commit(counts, changes)
     }
 }

@@ -233,4 +233,10 @@ pub enum Change {
     DeleteSubscription(Uuid),
     PutAvailability(UssAvailability),
     PutReport(Report),
+    /// F3411: an identification service area created or changed.
+    PutIsa(crate::rid::IdentificationServiceArea),
+    DeleteIsa(Uuid),
+    /// F3411: a subscription to identification service areas.
+    PutRidSubscription(crate::rid::RidSubscription),
+    DeleteRidSubscription(Uuid),
 }

@@ -69,6 +69,7 @@ impl From<dss::DssError> for ApiError {
             Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
             Conflict(_) | MissingOvns { .. } => StatusCode::CONFLICT,
+            TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         };
         ApiError::new(status, e.to_string())
     }

@@ -174,6 +174,9 @@ impl Facts for dss::SubscriptionPut {}
 impl Facts for dss::Subscription {}
 impl Facts for dss::UssAvailability {}
 impl Facts for dss::Expired {}
+impl Facts for dss::IsaChanged {}
+impl Facts for dss::RidSubscriptionPut {}
+impl Facts for dss::RidSubscription {}
 impl Facts for () {}
 
 impl<T: Facts> Facts for Option<T> {

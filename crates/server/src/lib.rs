@@ -13,6 +13,7 @@ pub mod hotline;
 pub mod live;
 pub mod ratelimit;
 pub mod record;
+pub mod rid;
 pub mod scd;
 pub mod ui;
 pub mod webhooks;
@@ -340,6 +341,7 @@ pub fn router(state: AppState) -> Router {
     let _ = prometheus();
     Router::new()
         .merge(scd::routes())
+        .merge(rid::routes())
         .merge(live::routes())
         .merge(hotline::routes())
         .merge(record::routes())

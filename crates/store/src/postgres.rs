@@ -127,6 +127,9 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO write_lock (id) VALUES (1);",
     // 3 -> 4: the private part of record entries (see `Commit::log_private`).
     "ALTER TABLE log ADD COLUMN private BYTEA;",
+    // 4 -> 5: the F3411 Remote ID entities.
+    "CREATE TABLE rid_isas (id TEXT PRIMARY KEY, manager TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE rid_subscriptions (id TEXT PRIMARY KEY, manager TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
 /// Key of the advisory lock that serializes migrations ("deconfli").
@@ -363,6 +366,8 @@ struct Rows {
     intents: Entities,
     constraints: Entities,
     subscriptions: Entities,
+    rid_isas: Entities,
+    rid_subscriptions: Entities,
     availability: BTreeMap<String, String>,
     reports: (Vec<String>, Vec<String>, Vec<DateTime<Utc>>, Vec<String>),
     log: LogColumns,
@@ -400,6 +405,13 @@ impl Rows {
                         .put(s.id.to_string(), &s.manager, to_json(s)?)
                 }
                 Change::DeleteSubscription(id) => self.subscriptions.delete(id.to_string()),
+                Change::PutIsa(i) => self.rid_isas.put(i.id.to_string(), &i.manager, to_json(i)?),
+                Change::DeleteIsa(id) => self.rid_isas.delete(id.to_string()),
+                Change::PutRidSubscription(s) => {
+                    self.rid_subscriptions
+                        .put(s.id.to_string(), &s.manager, to_json(s)?)
+                }
+                Change::DeleteRidSubscription(id) => self.rid_subscriptions.delete(id.to_string()),
                 Change::PutAvailability(a) => {
                     self.availability.insert(a.uss.to_string(), to_json(a)?);
                 }
@@ -446,6 +458,13 @@ impl Rows {
             .write(tx, &st.put_constraints, &st.delete_constraints)?;
         self.intents
             .write(tx, &st.put_intents, &st.delete_intents)?;
+        self.rid_isas
+            .write(tx, &st.put_rid_isas, &st.delete_rid_isas)?;
+        self.rid_subscriptions.write(
+            tx,
+            &st.put_rid_subscriptions,
+            &st.delete_rid_subscriptions,
+        )?;
         if !self.availability.is_empty() {
             let uss: Vec<&String> = self.availability.keys().collect();
             let bodies: Vec<&String> = self.availability.values().collect();
@@ -505,6 +524,10 @@ struct Statements {
     delete_constraints: Statement,
     put_subscriptions: Statement,
     delete_subscriptions: Statement,
+    put_rid_isas: Statement,
+    delete_rid_isas: Statement,
+    put_rid_subscriptions: Statement,
+    delete_rid_subscriptions: Statement,
     put_availability: Statement,
     insert_reports: Statement,
     insert_log: Statement,
@@ -534,6 +557,10 @@ impl Statements {
             delete_constraints: c.prepare(&delete_entity_sql("constraints"))?,
             put_subscriptions: c.prepare(&put_entity_sql("subscriptions"))?,
             delete_subscriptions: c.prepare(&delete_entity_sql("subscriptions"))?,
+            put_rid_isas: c.prepare(&put_entity_sql("rid_isas"))?,
+            delete_rid_isas: c.prepare(&delete_entity_sql("rid_isas"))?,
+            put_rid_subscriptions: c.prepare(&put_entity_sql("rid_subscriptions"))?,
+            delete_rid_subscriptions: c.prepare(&delete_entity_sql("rid_subscriptions"))?,
             put_availability: c.prepare(
                 "INSERT INTO uss_availability (uss, body)
                  SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[])
@@ -1169,7 +1196,7 @@ impl Store for PgStore {
     }
 
     fn scan_state(&self, f: &mut dyn FnMut(Change) -> Result<()>) -> Result<()> {
-        // One snapshot for the four tables, read whole: a retry on a broken
+        // One snapshot for the tables, read whole: a retry on a broken
         // connection must not hand `f` a change twice.
         let tables = self.with_conn(|c| {
             let mut tx = c
@@ -1184,6 +1211,8 @@ impl Store for PgStore {
                 "SELECT body FROM subscriptions ORDER BY id",
                 "SELECT body FROM constraints ORDER BY id",
                 "SELECT body FROM operational_intents ORDER BY id",
+                "SELECT body FROM rid_isas ORDER BY id",
+                "SELECT body FROM rid_subscriptions ORDER BY id",
             ] {
                 let rows = tx.query(sql, &[])?;
                 out.push(
@@ -1195,7 +1224,10 @@ impl Store for PgStore {
             tx.commit()?;
             Ok(out)
         })?;
-        let [availability, subscriptions, constraints, intents]: [Vec<String>; 4] = tables
+        let [availability, subscriptions, constraints, intents, isas, rid_subscriptions]: [Vec<
+            String,
+        >;
+            6] = tables
             .try_into()
             .map_err(|_| StoreError::Corrupt("load: unexpected table count".into()))?;
         for a in decode(availability, "availability")? {
@@ -1209,6 +1241,12 @@ impl Store for PgStore {
         }
         for o in decode(intents, "intent")? {
             f(Change::PutOperationalIntent(o))?;
+        }
+        for i in decode(isas, "identification service area")? {
+            f(Change::PutIsa(i))?;
+        }
+        for s in decode(rid_subscriptions, "RID subscription")? {
+            f(Change::PutRidSubscription(s))?;
         }
         Ok(())
     }

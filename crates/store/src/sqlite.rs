@@ -69,6 +69,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      DROP TABLE declarations;
      ALTER TABLE declarations_5 RENAME TO declarations;
      CREATE INDEX declarations_by_time ON declarations (declared_at);",
+    // 5 -> 6: the F3411 Remote ID entities, keyed as the others (see `Rows`).
+    "CREATE TABLE rid_isas (row INTEGER PRIMARY KEY, id TEXT NOT NULL, manager TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE rid_subscriptions (row INTEGER PRIMARY KEY, id TEXT NOT NULL, manager TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
 /// The entity tables, whose rows the writer finds through [`Rows`].
@@ -77,13 +80,17 @@ enum Table {
     OperationalIntents,
     Constraints,
     Subscriptions,
+    RidIsas,
+    RidSubscriptions,
 }
 
 impl Table {
-    const ALL: [Table; 3] = [
+    const ALL: [Table; 5] = [
         Table::OperationalIntents,
         Table::Constraints,
         Table::Subscriptions,
+        Table::RidIsas,
+        Table::RidSubscriptions,
     ];
 
     fn name(self) -> &'static str {
@@ -91,6 +98,8 @@ impl Table {
             Table::OperationalIntents => "operational_intents",
             Table::Constraints => "constraints",
             Table::Subscriptions => "subscriptions",
+            Table::RidIsas => "rid_isas",
+            Table::RidSubscriptions => "rid_subscriptions",
         }
     }
 
@@ -102,6 +111,10 @@ impl Table {
             Table::Constraints => "INSERT INTO constraints (id, manager, body) VALUES (?1, ?2, ?3)",
             Table::Subscriptions => {
                 "INSERT INTO subscriptions (id, manager, body) VALUES (?1, ?2, ?3)"
+            }
+            Table::RidIsas => "INSERT INTO rid_isas (id, manager, body) VALUES (?1, ?2, ?3)",
+            Table::RidSubscriptions => {
+                "INSERT INTO rid_subscriptions (id, manager, body) VALUES (?1, ?2, ?3)"
             }
         }
     }
@@ -115,6 +128,10 @@ impl Table {
             Table::Subscriptions => {
                 "UPDATE subscriptions SET manager = ?2, body = ?3 WHERE row = ?1"
             }
+            Table::RidIsas => "UPDATE rid_isas SET manager = ?2, body = ?3 WHERE row = ?1",
+            Table::RidSubscriptions => {
+                "UPDATE rid_subscriptions SET manager = ?2, body = ?3 WHERE row = ?1"
+            }
         }
     }
 
@@ -123,6 +140,8 @@ impl Table {
             Table::OperationalIntents => "DELETE FROM operational_intents WHERE row = ?1",
             Table::Constraints => "DELETE FROM constraints WHERE row = ?1",
             Table::Subscriptions => "DELETE FROM subscriptions WHERE row = ?1",
+            Table::RidIsas => "DELETE FROM rid_isas WHERE row = ?1",
+            Table::RidSubscriptions => "DELETE FROM rid_subscriptions WHERE row = ?1",
         }
     }
 }
@@ -135,7 +154,7 @@ impl Table {
 /// hold up every write behind it.
 #[derive(Default)]
 struct Rows {
-    by_table: [ShardedMap<Uuid, i64>; 3],
+    by_table: [ShardedMap<Uuid, i64>; 5],
 }
 
 impl Rows {
@@ -274,6 +293,12 @@ fn apply(tx: &rusqlite::Transaction<'_>, rows: &mut Rows, change: &Change) -> Re
             rows.put(tx, Table::Subscriptions, s.id, &s.manager, to_json(s)?)?
         }
         Change::DeleteSubscription(id) => rows.delete(tx, Table::Subscriptions, *id)?,
+        Change::PutIsa(i) => rows.put(tx, Table::RidIsas, i.id, &i.manager, to_json(i)?)?,
+        Change::DeleteIsa(id) => rows.delete(tx, Table::RidIsas, *id)?,
+        Change::PutRidSubscription(s) => {
+            rows.put(tx, Table::RidSubscriptions, s.id, &s.manager, to_json(s)?)?
+        }
+        Change::DeleteRidSubscription(id) => rows.delete(tx, Table::RidSubscriptions, *id)?,
         Change::PutAvailability(a) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO uss_availability (uss, body) VALUES (?1, ?2)",
@@ -707,7 +732,7 @@ impl Store for SqliteStore {
 
     fn scan_state(&self, f: &mut dyn FnMut(Change) -> Result<()>) -> Result<()> {
         let conn = self.read_conn()?;
-        // One read transaction, so the four tables are one moment.
+        // One read transaction, so the tables are one moment.
         conn.execute_batch("BEGIN")?;
         let scanned = (|| {
             scan_table(
@@ -733,6 +758,18 @@ impl Store for SqliteStore {
                 "SELECT body FROM operational_intents",
                 "intent",
                 &mut |o| f(Change::PutOperationalIntent(o)),
+            )?;
+            scan_table(
+                &conn,
+                "SELECT body FROM rid_isas",
+                "identification service area",
+                &mut |i| f(Change::PutIsa(i)),
+            )?;
+            scan_table(
+                &conn,
+                "SELECT body FROM rid_subscriptions",
+                "RID subscription",
+                &mut |s| f(Change::PutRidSubscription(s)),
             )
         })();
         scanned.and(conn.execute_batch("COMMIT").map_err(Into::into))
