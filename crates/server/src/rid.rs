@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 /// Which version of the API a request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Api {
+pub enum Api {
     V19,
     V22a,
 }
@@ -126,12 +126,7 @@ async fn search_isas(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Encoded> {
     authorize(&st, &headers, api.security().isa_read).await?;
-    let q = Query::parse(query.as_deref())?;
-    let area = q.area()?;
-    let time = TimeRange {
-        start: q.time("earliest_time")?,
-        end: q.time("latest_time")?,
-    };
+    let (area, time) = search_query(query.as_deref())?;
     let now = Utc::now();
     st.core
         .read(|d| {
@@ -175,30 +170,8 @@ async fn put_isa(
 ) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, api.security().isa_write).await?;
     let id = parse_uuid(&id, "id")?;
-    let (extents, url) = match api {
-        Api::V19 => {
-            let b: IsaIn19 = decode(&body)?;
-            (extents19(&b.extents)?, b.flights_url)
-        }
-        Api::V22a => {
-            let b: IsaIn22 = decode(&body)?;
-            (extents22(&b.extents)?, b.uss_base_url)
-        }
-    };
-    let url_field = match api {
-        Api::V19 => "flights_url",
-        Api::V22a => "uss_base_url",
-    };
-    let url = url.ok_or_else(|| ApiError::bad(url_field, "required"))?;
-    let req = PutIsa {
-        id,
-        version,
-        footprint: extents.footprint,
-        altitude: extents.altitude,
-        time_start: extents.time.start,
-        time_end: extents.time.end,
-        url,
-    };
+    let req = isa_request(api, id, version, &body)?;
+    let url_field = url_field(api, true);
     let now = Utc::now();
     let changed = st
         .core
@@ -239,8 +212,7 @@ async fn search_subscriptions(
     RawQuery(query): RawQuery,
 ) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, api.security().sub_write).await?;
-    let q = Query::parse(query.as_deref())?;
-    let area = q.area()?;
+    let (area, _) = search_query(query.as_deref())?;
     let now = Utc::now();
     st.core
         .read(|d| {
@@ -288,31 +260,8 @@ async fn put_subscription(
 ) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, api.security().sub_write).await?;
     let id = parse_uuid(&id, "id")?;
-    let (extents, url, url_field) = match api {
-        Api::V19 => {
-            let b: SubIn19 = decode(&body)?;
-            let url = b.callbacks.and_then(|c| c.identification_service_area_url);
-            (
-                extents19(&b.extents)?,
-                url,
-                "callbacks.identification_service_area_url",
-            )
-        }
-        Api::V22a => {
-            let b: SubIn22 = decode(&body)?;
-            (extents22(&b.extents)?, b.uss_base_url, "uss_base_url")
-        }
-    };
-    let url = url.ok_or_else(|| ApiError::bad(url_field, "required"))?;
-    let req = PutRidSubscription {
-        id,
-        version,
-        footprint: extents.footprint,
-        altitude: extents.altitude,
-        time_start: extents.time.start,
-        time_end: extents.time.end,
-        url,
-    };
+    let req = subscription_request(api, id, version, &body)?;
+    let url_field = url_field(api, false);
     let now = Utc::now();
     let put = st
         .core
@@ -372,6 +321,78 @@ fn rename_url_field(e: ApiError, field: &str) -> ApiError {
 }
 
 // ---------------------------------------------------------------- inputs
+
+/// The member that names an entity's URL in `api`'s bodies.
+pub fn url_field(api: Api, isa: bool) -> &'static str {
+    match (api, isa) {
+        (Api::V19, true) => "flights_url",
+        (Api::V19, false) => "callbacks.identification_service_area_url",
+        (Api::V22a, _) => "uss_base_url",
+    }
+}
+
+/// An ISA create or update from its body in `api`'s format.
+pub fn isa_request(api: Api, id: Uuid, version: Option<String>, body: &[u8]) -> ApiResult<PutIsa> {
+    let (extents, url) = match api {
+        Api::V19 => {
+            let b: IsaIn19 = decode(body)?;
+            (extents19(&b.extents)?, b.flights_url)
+        }
+        Api::V22a => {
+            let b: IsaIn22 = decode(body)?;
+            (extents22(&b.extents)?, b.uss_base_url)
+        }
+    };
+    Ok(PutIsa {
+        id,
+        version,
+        footprint: extents.footprint,
+        altitude: extents.altitude,
+        time_start: extents.time.start,
+        time_end: extents.time.end,
+        url: url.ok_or_else(|| ApiError::bad(url_field(api, true), "required"))?,
+    })
+}
+
+/// A subscription create or update from its body in `api`'s format.
+pub fn subscription_request(
+    api: Api,
+    id: Uuid,
+    version: Option<String>,
+    body: &[u8],
+) -> ApiResult<PutRidSubscription> {
+    let (extents, url) = match api {
+        Api::V19 => {
+            let b: SubIn19 = decode(body)?;
+            let url = b.callbacks.and_then(|c| c.identification_service_area_url);
+            (extents19(&b.extents)?, url)
+        }
+        Api::V22a => {
+            let b: SubIn22 = decode(body)?;
+            (extents22(&b.extents)?, b.uss_base_url)
+        }
+    };
+    Ok(PutRidSubscription {
+        id,
+        version,
+        footprint: extents.footprint,
+        altitude: extents.altitude,
+        time_start: extents.time.start,
+        time_end: extents.time.end,
+        url: url.ok_or_else(|| ApiError::bad(url_field(api, false), "required"))?,
+    })
+}
+
+/// The area and time window of a search, from its query string.
+pub fn search_query(query: Option<&str>) -> ApiResult<(Footprint, TimeRange)> {
+    let q = Query::parse(query)?;
+    let area = q.area()?;
+    let time = TimeRange {
+        start: q.time("earliest_time")?,
+        end: q.time("latest_time")?,
+    };
+    Ok((area, time))
+}
 
 /// A volume as the rules take it (footprint, altitude, time).
 struct Extents {

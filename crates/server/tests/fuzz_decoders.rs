@@ -146,3 +146,73 @@ proptest! {
         }
     }
 }
+
+/// An F3411-19 Volume4D: a polygon footprint, plain numbers and string times.
+fn volume4d_19() -> impl Strategy<Value = Value> {
+    let rfc = prop_oneof![
+        Just(json!("2030-01-01T00:10:00Z")),
+        Just(json!("2030-01-01T02:00:00.123456+02:00")),
+        Just(json!("9999-12-31T23:59:59Z")),
+        Just(json!("soon")),
+        Just(Value::Null),
+        any::<String>().prop_map(|s| json!(s)),
+    ];
+    (
+        prop::collection::vec(vertex(), 0..8),
+        number(),
+        number(),
+        rfc.clone(),
+        rfc,
+    )
+        .prop_map(|(v, lo, hi, ts, te)| {
+            json!({
+                "spatial_volume": {"footprint": {"vertices": v}, "altitude_lo": lo, "altitude_hi": hi},
+                "time_start": ts, "time_end": te
+            })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Both F3411 versions: body decoding, then the rules, on the ISA and
+    /// subscription paths; and search query strings.
+    #[test]
+    fn remote_id_requests_end_in_a_value_or_a_client_error(
+        v22 in volume4d(),
+        v19 in volume4d_19(),
+        query in any::<String>(),
+        numbers in prop::collection::vec(number(), 0..10),
+    ) {
+        use server::rid::{isa_request, search_query, subscription_request, Api};
+        let mut d = dss::Dss::new(dss::Config::default(), [0; 32]);
+        let id = uuid::Uuid::from_u128(1);
+        let bodies = [
+            (Api::V22a, json!({"extents": v22, "uss_base_url": "https://sp.example"})),
+            (Api::V19, json!({"extents": v19.clone(), "flights_url": "https://sp.example/flights",
+                              "callbacks": {"identification_service_area_url": "https://dp.example"}})),
+        ];
+        let client_error = |e: dss::DssError| server::error::ApiError::from(e).status.is_client_error();
+        for (api, body) in bodies {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            match isa_request(api, id, None, &bytes) {
+                Ok(req) => if let Err(e) = d.put_isa("sp", now(), req) { prop_assert!(client_error(e)) },
+                Err(e) => prop_assert!(e.status.is_client_error()),
+            }
+            match subscription_request(api, id, None, &bytes) {
+                Ok(req) => if let Err(e) = d.put_rid_subscription("dp", now(), req) { prop_assert!(client_error(e)) },
+                Err(e) => prop_assert!(e.status.is_client_error()),
+            }
+        }
+        let area: Vec<String> = numbers.iter().map(|n| n.to_string().trim_matches('"').to_string()).collect();
+        for q in [query, format!("area={}", area.join(","))] {
+            match search_query(Some(&q)) {
+                Ok((area, time)) => {
+                    if let Err(e) = d.search_isas(&area, time, now()) { prop_assert!(client_error(e)) }
+                    if let Err(e) = d.search_rid_subscriptions("dp", &area, now()) { prop_assert!(client_error(e)) }
+                }
+                Err(e) => prop_assert!(e.status.is_client_error()),
+            }
+        }
+    }
+}

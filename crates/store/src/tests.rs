@@ -141,6 +141,7 @@ on_every_backend!(
     a_gap_in_the_record_is_reported,
     the_record_is_scanned_in_order_across_pages,
     checkpoints_keep_the_latest,
+    remote_id_entities_are_kept_updated_and_deleted,
 );
 
 fn constraint(id: u128, altitude: AltitudeRange) -> Constraint {
@@ -222,6 +223,63 @@ fn what_is_acknowledged_is_loaded_back_including_unbounded_altitudes(backend: &d
         .collect();
     loaded.sort_by_key(|c| c.id);
     assert_eq!(loaded, vec![a, b]);
+}
+
+fn remote_id_entities_are_kept_updated_and_deleted(backend: &dyn Backend) {
+    let volume = constraint(1, low()).extents[0].clone();
+    let isa = |id: u128, version: &str| dss::IdentificationServiceArea {
+        id: Uuid::from_u128(id),
+        manager: "sp".into(),
+        version: version.into(),
+        volume: volume.clone(),
+        url: "https://sp.example/rid".into(),
+    };
+    let sub = |id: u128, index: u64| dss::RidSubscription {
+        id: Uuid::from_u128(id),
+        manager: "dp".into(),
+        version: "1k2ab3cd4ef".into(),
+        notification_index: index,
+        volume: volume.clone(),
+        url: "https://dp.example/rid".into(),
+    };
+    {
+        let s = backend.open();
+        submit(
+            &*s,
+            vec![
+                Change::PutRidSubscription(sub(7, 0)),
+                Change::PutIsa(isa(1, "1k2ab3cd4ef")),
+                Change::PutIsa(isa(2, "1k2ab3cd4ef")),
+            ],
+        );
+        // An ISA change and its subscriber's index in one commit.
+        submit(
+            &*s,
+            vec![
+                Change::PutRidSubscription(sub(7, 1)),
+                Change::PutIsa(isa(1, "1k2ab3cd4eg")),
+                Change::DeleteIsa(Uuid::from_u128(2)),
+            ],
+        );
+    }
+    let s = backend.open();
+    let loaded = s.load().unwrap();
+    let isas: Vec<_> = loaded
+        .iter()
+        .filter_map(|c| match c {
+            Change::PutIsa(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect();
+    let subs: Vec<_> = loaded
+        .iter()
+        .filter_map(|c| match c {
+            Change::PutRidSubscription(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(isas, vec![isa(1, "1k2ab3cd4eg")]);
+    assert_eq!(subs, vec![sub(7, 1)]);
 }
 
 fn many_concurrent_submissions_are_grouped_and_all_acknowledged(backend: &dyn Backend) {
