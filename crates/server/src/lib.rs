@@ -316,10 +316,12 @@ async fn healthy() -> &'static str {
 }
 
 async fn metrics_text(State(st): State<AppState>) -> String {
-    let (oi, c, s) = st.core.read(|d| d.counts()).await;
+    let ((oi, c, s), (isas, rid_subs)) = st.core.read(|d| (d.counts(), d.rid_counts())).await;
     metrics::gauge!("dss_operational_intents").set(oi as f64);
     metrics::gauge!("dss_constraints").set(c as f64);
     metrics::gauge!("dss_subscriptions").set(s as f64);
+    metrics::gauge!("rid_identification_service_areas").set(isas as f64);
+    metrics::gauge!("rid_subscriptions").set(rid_subs as f64);
     prometheus().render()
 }
 
@@ -468,6 +470,8 @@ async fn expire_loop(core: Arc<Core>, every: Duration, retention: chrono::Durati
                     operational_intents = e.operational_intents,
                     constraints = e.constraints,
                     subscriptions = e.subscriptions,
+                    identification_service_areas = e.isas,
+                    rid_subscriptions = e.rid_subscriptions,
                     "removed ended entities"
                 );
             }
