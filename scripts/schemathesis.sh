@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Property-based API fuzzing of the DSS endpoints against the standard's own
-# OpenAPI spec (ASTM F3548-21 utm.yaml in ../shared/specs), with schemathesis
-# from PyPI, on a freshly started release binary with an empty data folder.
+# Property-based API fuzzing of the DSS endpoints against the standards' own
+# OpenAPI specs (ASTM F3548-21 utm.yaml, F3411-19 augmented.yaml and
+# F3411-22a updated.yaml in ../shared/specs), with schemathesis from PyPI, on
+# a freshly started release binary with an empty data folder.
 #
 # Checks: no 5xx (not_a_server_error) and every response body matches the
 # spec's schema for its status (response_schema_conformance); the server must
@@ -18,8 +19,18 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 MAX_EXAMPLES="${1:-20}"
 SCHEMATHESIS_VERSION="4.32.5"
-SPEC="${SPEC:-$ROOT/../shared/specs/astm-f3548-21/utm.yaml}"
-[ -f "$SPEC" ] || { echo "spec not found at $SPEC" >&2; exit 1; }
+SPECS_DIR="${SPECS_DIR:-$ROOT/../shared/specs}"
+# spec, the URL its paths are relative to (from the server's root), and the
+# paths a DSS serves (the specs also describe USS-to-USS endpoints).
+APIS=(
+  "$SPECS_DIR/astm-f3548-21/utm.yaml||^/dss/v1/"
+  "$SPECS_DIR/astm-f3411-19/augmented.yaml||^/v1/dss/"
+  "$SPECS_DIR/astm-f3411-22a/updated.yaml|/rid/v2|^/dss/"
+)
+for api in "${APIS[@]}"; do
+  spec=${api%%|*}
+  [ -f "$spec" ] || { echo "spec not found at $spec" >&2; exit 1; }
+done
 
 VENV="${SCHEMATHESIS_VENV:-$ROOT/target/schemathesis-venv}"
 PY=$(command -v python3.11 || command -v python3)
@@ -50,13 +61,15 @@ done
 TOKEN=$("$BIN" token --sub fuzz --data-dir "$DATA" \
   --scope utm.strategic_coordination --scope utm.constraint_management \
   --scope utm.constraint_processing --scope utm.conformance_monitoring_sa \
-  --scope utm.availability_arbitration)
+  --scope utm.availability_arbitration \
+  --scope rid.service_provider --scope rid.display_provider \
+  --scope dss.write.identification_service_areas --scope dss.read.identification_service_areas)
 
 SEED="${SCHEMATHESIS_SEED:-$RANDOM$RANDOM}"
 echo "schemathesis $SCHEMATHESIS_VERSION against http://127.0.0.1:$PORT, $MAX_EXAMPLES examples per operation, seed $SEED"
-set +e
-# - Only /dss/v1: the spec also describes the USS-to-USS endpoints
-#   (/uss/v1/...), which a DSS does not serve.
+rc=0
+# - Only the DSS paths of each spec: they also describe the USS-to-USS
+#   endpoints (/uss/...), which a DSS does not serve.
 # - Checks limited to the two this script promises. Others that schemathesis
 #   offers are not claims the service makes: e.g. negative_data_rejection
 #   flags accepting bodies with extra or legacy fields, which the spec itself
@@ -67,19 +80,25 @@ set +e
 #   constructor recursion depth mismatch" (a CPython bug with compile() in
 #   concurrent threads, fixed in later 3.11/3.12 releases); schemathesis then
 #   reports a Runtime Error that has nothing to do with the service.
-"$VENV/bin/st" run "$SPEC" \
-  --url "http://127.0.0.1:$PORT" \
-  --header "Authorization: Bearer $TOKEN" \
-  --include-path-regex '^/dss/v1/' \
-  --checks not_a_server_error,response_schema_conformance \
-  --max-examples "$MAX_EXAMPLES" \
-  --seed "$SEED" \
-  --workers 1 \
-  --request-timeout 30 \
-  --report junit --report-dir "$REPORT" \
-  ${SCHEMATHESIS_ARGS:-}
-rc=$?
-set -e
+for api in "${APIS[@]}"; do
+  IFS='|' read -r spec prefix paths <<<"$api"
+  echo "== $(basename "$(dirname "$spec")") ($paths under http://127.0.0.1:$PORT$prefix)"
+  set +e
+  "$VENV/bin/st" run "$spec" \
+    --url "http://127.0.0.1:$PORT$prefix" \
+    --header "Authorization: Bearer $TOKEN" \
+    --include-path-regex "$paths" \
+    --checks not_a_server_error,response_schema_conformance \
+    --max-examples "$MAX_EXAMPLES" \
+    --seed "$SEED" \
+    --workers 1 \
+    --request-timeout 30 \
+    --report junit --report-dir "$REPORT/$(basename "$(dirname "$spec")")" \
+    ${SCHEMATHESIS_ARGS:-}
+  r=$?
+  set -e
+  [ $r -ne 0 ] && rc=$r
+done
 alive=0
 curl -fsS "http://127.0.0.1:$PORT/healthy" >/dev/null 2>&1 && alive=1
 # Count 5xx answers from the service's own metrics too (schemathesis only sees
