@@ -946,8 +946,21 @@ impl Dss {
                     )));
                 }
                 let mut sub = sub.clone();
+                let only_this = self
+                    .dependents
+                    .get(sid)
+                    .is_none_or(|d| d.iter().all(|o| *o == req.id));
                 let uncovered: Vec<&Volume4D> = extents.iter().filter(|v| !sub.covers(v)).collect();
-                if !uncovered.is_empty() {
+                if sub.implicit && only_this {
+                    // An implicit subscription that only this intent relies
+                    // on is the intent's extents: it moves with the intent
+                    // instead of growing with every move, and stops hearing
+                    // about the places the intent has left.
+                    if *sub.volumes != *extents {
+                        sub.volumes = extents.clone();
+                        sub.version = self.new_subscription_version(sub.id, &sub.version, now);
+                    }
+                } else if !uncovered.is_empty() {
                     if !sub.implicit {
                         return Err(DssError::bad(
                             "subscription_id",
@@ -956,7 +969,7 @@ impl Dss {
                             ),
                         ));
                     }
-                    // An implicit subscription follows its intent.
+                    // Shared by other intents: it grows to cover this one too.
                     let mut grown = sub.volumes.to_vec();
                     grown.extend(uncovered.into_iter().cloned());
                     sub.volumes = grown.into();

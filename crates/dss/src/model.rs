@@ -143,7 +143,8 @@ pub struct Subscription {
     /// Zero-based; +1 for every dispatch the subscription is named in.
     pub notification_index: u64,
     /// The area of interest. One volume for an explicit subscription; an
-    /// implicit one grows a volume for each extent it must come to cover.
+    /// implicit one is its intent's extents, and grows a volume for each
+    /// extent it must come to cover when other intents rely on it too.
     pub volumes: Volumes,
     pub uss_base_url: Name,
     pub notify_for_operational_intents: bool,

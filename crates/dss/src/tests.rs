@@ -235,6 +235,71 @@ fn implicit_subscription_follows_its_intent_and_counts_dispatches() {
 }
 
 #[test]
+fn an_implicit_subscription_moves_with_its_intent_and_grows_only_when_shared() {
+    let mut d = dss();
+    let a = d
+        .put_intent(
+            &caller("alpha"),
+            t0(),
+            put(1, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap()
+        .value
+        .intent;
+    let sid = a.subscription_id.unwrap();
+    let moved_to = |lat: f64, ovn: &str, id: u128| {
+        let mut p = put(id, vec![vol(lat, 7.0, 0.01)], vec![]);
+        p.ovn = Some(ovn.to_string());
+        p.subscription = SubscriptionChoice::Existing(sid);
+        p
+    };
+    // Moved twice: the subscription is the intent's extents each time (one
+    // volume, the same allocation), not a growing list of every place.
+    let mut ovn = a.ovn.clone();
+    for lat in [46.1, 46.2] {
+        let moved = d
+            .put_intent(&caller("alpha"), t0(), moved_to(lat, &ovn, 1))
+            .unwrap()
+            .value
+            .intent;
+        let sub = d.subscription(sid).unwrap();
+        assert_eq!(*sub.volumes, *moved.extents);
+        assert!(Volumes::ptr_eq(
+            &sub.volumes,
+            &d.intent(a.id).unwrap().extents
+        ));
+        ovn = moved.ovn;
+    }
+    // It no longer hears about where the intent was.
+    let there = d
+        .put_intent(
+            &caller("bravo"),
+            t0(),
+            put(9, vec![vol(46.0, 7.0, 0.01)], vec![]),
+        )
+        .unwrap();
+    assert!(there
+        .value
+        .subscribers
+        .iter()
+        .all(|s| s.subscription_id != sid));
+
+    // A second intent relies on it: now a move grows it, so it keeps covering both.
+    let mut second = put(2, vec![vol(46.2, 7.0, 0.005)], vec![ovn.clone()]);
+    second.subscription = SubscriptionChoice::Existing(sid);
+    let b = d
+        .put_intent(&caller("alpha"), t0(), second)
+        .unwrap()
+        .value
+        .intent;
+    let mut away = moved_to(46.3, &ovn, 1);
+    away.key = vec![b.ovn.clone()];
+    d.put_intent(&caller("alpha"), t0(), away).unwrap();
+    let sub = d.subscription(sid).unwrap();
+    assert!(sub.covers(&vol(46.2, 7.0, 0.005)) && sub.covers(&vol(46.3, 7.0, 0.01)));
+}
+
+#[test]
 fn subscription_relied_on_cannot_be_deleted_or_shrunk() {
     let mut d = dss();
     let sub = d
