@@ -321,3 +321,36 @@ fn bad_requests_name_the_field_and_limits_hold() {
     );
     assert_eq!(v["subscriptions"], json!([]));
 }
+
+#[test]
+fn the_auxiliary_api_tells_the_version_and_validates_tokens() {
+    let s = Server::start();
+    let (st, v) = s.call("GET", "/aux/v1/version", None, None);
+    assert_eq!(st, 200);
+    assert!(
+        v["version"].as_str().unwrap().starts_with("deconflict-"),
+        "{v}"
+    );
+    let read = s.token("uss1", &[READ19]);
+    let (st, _) = s.call("GET", "/aux/v1/validate_oauth", Some(&read), None);
+    assert_eq!(st, 200);
+    let (st, _) = s.call(
+        "GET",
+        "/aux/v1/validate_oauth?owner=uss1",
+        Some(&read),
+        None,
+    );
+    assert_eq!(st, 200);
+    let (st, v) = s.call(
+        "GET",
+        "/aux/v1/validate_oauth?owner=uss2",
+        Some(&read),
+        None,
+    );
+    assert_eq!(st, 403, "{v}");
+    let (st, _) = s.call("GET", "/aux/v1/validate_oauth", None, None);
+    assert_eq!(st, 401);
+    let other_scope = s.token("uss1", &[SP]);
+    let (st, _) = s.call("GET", "/aux/v1/validate_oauth", Some(&other_scope), None);
+    assert_eq!(st, 403);
+}

@@ -6,6 +6,7 @@
 //! it opens the store, rebuilds the state, serves until SIGINT/SIGTERM, then
 //! drains in-flight requests and flushes the store.
 
+pub mod auxiliary;
 pub mod core;
 pub mod error;
 pub mod extract;
@@ -344,6 +345,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(scd::routes())
         .merge(rid::routes())
+        .merge(auxiliary::routes())
         .merge(live::routes())
         .merge(hotline::routes())
         .merge(record::routes())
