@@ -7,7 +7,7 @@
 mod common;
 
 use common::pg::Db;
-use common::{bin, intent_body, new_id, volume, Server, SC};
+use common::{bin, intent_body, iso, new_id, volume, Server, SC};
 use std::process::Command;
 
 #[test]
@@ -245,4 +245,95 @@ fn a_pool_of_three_instances_behaves_as_one_service() {
     for s in pool {
         s.stop();
     }
+}
+
+#[test]
+fn remote_id_in_a_pool_is_one_service() {
+    let Some(db) = Db::create() else { return };
+    let url = db.url();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let pool: Vec<Server> = dirs
+        .iter()
+        .map(|d| Server::start_in(d.path(), &["--store", &url]))
+        .collect();
+    let dp: Vec<String> = pool
+        .iter()
+        .map(|s| s.token("dp1", &["rid.display_provider"]))
+        .collect();
+    let sp: Vec<String> = pool
+        .iter()
+        .map(|s| s.token("sp1", &["rid.service_provider"]))
+        .collect();
+    let read19 = pool[0].token("dp1", &["dss.read.identification_service_areas"]);
+    let square = serde_json::json!({"vertices": [
+        {"lat": 37.19, "lng": -80.61}, {"lat": 37.19, "lng": -80.59},
+        {"lat": 37.21, "lng": -80.59}, {"lat": 37.21, "lng": -80.61}]});
+    let t = |m: i64| serde_json::json!({"value": iso(chrono::Utc::now() + chrono::Duration::minutes(m)), "format": "RFC3339"});
+
+    let sub_id = new_id();
+    let (st, v) = pool[0].call(
+        "PUT",
+        &format!("/rid/v2/dss/subscriptions/{sub_id}"),
+        Some(&dp[0]),
+        Some(
+            &serde_json::json!({"extents": {"volume": {"outline_polygon": square}},
+                                 "uss_base_url": "https://dp.example/rid"}),
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+
+    // An ISA made on instance 1 names the subscription made on instance 0.
+    let isa_id = new_id();
+    let (st, v) = pool[1].call(
+        "PUT",
+        &format!("/rid/v2/dss/identification_service_areas/{isa_id}"),
+        Some(&sp[1]),
+        Some(
+            &serde_json::json!({"extents": {"volume": {"outline_polygon": square},
+                                             "time_start": t(0), "time_end": t(30)},
+                                 "uss_base_url": "https://sp.example/rid"}),
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["subscribers"][0]["subscriptions"][0]["notification_index"], 1,
+        "{v}"
+    );
+    let version = v["service_area"]["version"].as_str().unwrap().to_string();
+
+    // Instance 0 sees it at once (through F3411-19 too), and deletes it.
+    let (st, v) = pool[0].call(
+        "GET",
+        &format!("/v1/dss/identification_service_areas/{isa_id}"),
+        Some(&read19),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["service_area"]["version"], version.as_str());
+    let sp0 = pool[0].token("sp1", &["rid.service_provider"]);
+    let (st, v) = pool[0].call(
+        "DELETE",
+        &format!("/rid/v2/dss/identification_service_areas/{isa_id}/{version}"),
+        Some(&sp0),
+        None,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["subscribers"][0]["subscriptions"][0]["notification_index"], 2,
+        "{v}"
+    );
+    let (_, v) = pool[1].call(
+        "GET",
+        &format!("/rid/v2/dss/subscriptions/{sub_id}"),
+        Some(&dp[1]),
+        None,
+    );
+    assert_eq!(v["subscription"]["notification_index"], 2, "{v}");
+    let (st, _) = pool[1].call(
+        "GET",
+        &format!("/rid/v2/dss/identification_service_areas/{isa_id}"),
+        Some(&dp[1]),
+        None,
+    );
+    assert_eq!(st, 404);
 }
