@@ -22,7 +22,7 @@ pub mod rid;
 pub use error::{DssError, Result};
 pub use model::*;
 pub use rid::{
-    IdentificationServiceArea, IsaChanged, PutIsa, PutRidSubscription, RidSubscriber,
+    IdentificationServiceArea, IsaChanged, PutIsa, PutRid, PutRidSubscription, RidSubscriber,
     RidSubscription, RidSubscriptionPut,
 };
 
@@ -420,6 +420,48 @@ fn check_put<T: Versioned>(
         (Some(_), Some(ovn)) => check_current(kind, id, current, caller, ovn).map(|_| ()),
         (None, None) => Ok(()),
     }
+}
+
+/// A subscription's time window (F3548-21 and F3411 alike): the start
+/// defaults to the old one or now, the end to the old one or start + 24 h;
+/// refused if it starts more than the clock skew in the past, ends before it
+/// starts, or lasts more than 24 h.
+fn subscription_window(
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    old: TimeRange,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let start = match start {
+        Some(s) => {
+            if now - s > MAX_CLOCK_SKEW {
+                return Err(DssError::bad(
+                    "extents.time_start",
+                    format!(
+                        "a subscription may not start in the past ({} is before {})",
+                        s.to_rfc3339(),
+                        now.to_rfc3339()
+                    ),
+                ));
+            }
+            s
+        }
+        None => old.start.unwrap_or(now),
+    };
+    let end = end.or(old.end).unwrap_or(start + MAX_SUBSCRIPTION_DURATION);
+    if end < start {
+        return Err(DssError::bad(
+            "extents.time_end",
+            "time_end must not be before time_start",
+        ));
+    }
+    if end - start > MAX_SUBSCRIPTION_DURATION {
+        return Err(DssError::bad(
+            "extents.time_end",
+            "a subscription may last at most 24 hours",
+        ));
+    }
+    Ok((start, end))
 }
 
 fn path_err(prefix: &str, e: airspace::ValidationError) -> DssError {
@@ -1269,36 +1311,8 @@ impl Dss {
             _ => {}
         }
 
-        // Time window: start defaults to now (or the old start), end to start + 24 h.
-        let old_time = old.map(|o| o.time());
-        let start = match req.time_start {
-            Some(s) => {
-                if now - s > MAX_CLOCK_SKEW {
-                    return Err(DssError::bad(
-                        "extents.time_start",
-                        "a subscription may not start in the past",
-                    ));
-                }
-                s
-            }
-            None => old_time.and_then(|t| t.start).unwrap_or(now),
-        };
-        let end = req
-            .time_end
-            .or_else(|| old_time.and_then(|t| t.end))
-            .unwrap_or(start + MAX_SUBSCRIPTION_DURATION);
-        if end < start {
-            return Err(DssError::bad(
-                "extents.time_end",
-                "time_end must not be before time_start",
-            ));
-        }
-        if end - start > MAX_SUBSCRIPTION_DURATION {
-            return Err(DssError::bad(
-                "extents.time_end",
-                "a subscription may last at most 24 hours",
-            ));
-        }
+        let old_time = old.map(|o| o.time()).unwrap_or(TimeRange::UNBOUNDED);
+        let (start, end) = subscription_window(req.time_start, req.time_end, old_time, now)?;
         let volume = Volume4D {
             footprint: req.footprint,
             altitude: req.altitude,

@@ -12,7 +12,10 @@
 //! time windows do; altitude does not count (a display provider follows what
 //! flies over an area). Footprints meet exactly, not by coarse cells.
 
-use crate::{path_err, Change, Dss, DssError, Manager, Name, Outcome, Result};
+use crate::{
+    path_err, subscription_window, Change, Dss, DssError, Manager, Name, Outcome, Result,
+    MAX_CLOCK_SKEW,
+};
 use airspace::index::Index;
 use airspace::validate::validate_volume;
 use airspace::{AltitudeRange, Footprint, TimeRange, Volume4D};
@@ -22,11 +25,6 @@ use std::collections::BTreeMap;
 use steadymap::ShardedMap;
 use uuid::Uuid;
 
-/// The longest a RID subscription may last (F3411 DSS0060's 24 h, as the
-/// reference DSS).
-pub const MAX_SUBSCRIPTION_DURATION: Duration = Duration::hours(24);
-/// How far in the past a start may lie, allowing for clocks apart.
-pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 /// Subscriptions one owner may hold over any one place (F3411 DSS0050).
 pub const MAX_SUBSCRIPTIONS_PER_AREA: usize = 10;
 /// How long an ended ISA is kept, still readable by id though no search
@@ -60,9 +58,11 @@ pub struct RidSubscription {
     pub url: Name,
 }
 
-/// A create (`version: None`) or an update of an ISA.
+/// A create (`version: None`) or an update of an ISA or a RID
+/// subscription: both are a footprint, an altitude band, a time window and
+/// a URL.
 #[derive(Debug, Clone)]
-pub struct PutIsa {
+pub struct PutRid {
     pub id: Uuid,
     pub version: Option<String>,
     pub footprint: Footprint,
@@ -72,17 +72,8 @@ pub struct PutIsa {
     pub url: String,
 }
 
-/// A create (`version: None`) or an update of a RID subscription.
-#[derive(Debug, Clone)]
-pub struct PutRidSubscription {
-    pub id: Uuid,
-    pub version: Option<String>,
-    pub footprint: Footprint,
-    pub altitude: AltitudeRange,
-    pub time_start: Option<DateTime<Utc>>,
-    pub time_end: Option<DateTime<Utc>>,
-    pub url: String,
-}
+pub type PutIsa = PutRid;
+pub type PutRidSubscription = PutRid;
 
 /// The subscriptions of one URL that a change names, with their indices
 /// after it, in subscription-id order.
@@ -375,35 +366,10 @@ impl Dss {
         req: PutRidSubscription,
     ) -> Result<Outcome<RidSubscriptionPut>> {
         self.validate_base_url("uss_base_url", &req.url)?;
-        let start = match req.time_start {
-            Some(s) => {
-                if now - s > MAX_CLOCK_SKEW {
-                    return Err(DssError::bad(
-                        "extents.time_start",
-                        format!(
-                            "{} is in the past (now {}); a subscription may not start in the past",
-                            s.to_rfc3339(),
-                            now.to_rfc3339()
-                        ),
-                    ));
-                }
-                s
-            }
-            None => now,
-        };
-        let end = req.time_end.unwrap_or(start + MAX_SUBSCRIPTION_DURATION);
-        if end < start {
-            return Err(DssError::bad(
-                "extents.time_end",
-                "must not be before time_start",
-            ));
-        }
-        if end - start > MAX_SUBSCRIPTION_DURATION {
-            return Err(DssError::bad(
-                "extents.time_end",
-                "a subscription may last at most 24 hours",
-            ));
-        }
+        // As F3548-21's: start now, end 24 h later, and at most that. An
+        // update does not keep the old window (the reference DSS does not).
+        let (start, end) =
+            subscription_window(req.time_start, req.time_end, TimeRange::UNBOUNDED, now)?;
         let volume = Volume4D {
             footprint: req.footprint,
             altitude: req.altitude,
@@ -595,7 +561,7 @@ fn check_current(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Config;
+    use crate::{Config, MAX_SUBSCRIPTION_DURATION};
     use airspace::LatLng;
     use chrono::TimeZone;
 

@@ -21,7 +21,7 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use dss::{IdentificationServiceArea, PutIsa, PutRidSubscription, RidSubscriber, RidSubscription};
+use dss::{IdentificationServiceArea, PutRid, RidSubscriber, RidSubscription};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -170,7 +170,7 @@ async fn put_isa(
 ) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, api.security().isa_write).await?;
     let id = parse_uuid(&id, "id")?;
-    let req = isa_request(api, id, version, &body)?;
+    let req = put_request(api, true, id, version, &body)?;
     let url_field = url_field(api, true);
     let now = Utc::now();
     let changed = st
@@ -260,7 +260,7 @@ async fn put_subscription(
 ) -> ApiResult<Encoded> {
     let claims = authorize(&st, &headers, api.security().sub_write).await?;
     let id = parse_uuid(&id, "id")?;
-    let req = subscription_request(api, id, version, &body)?;
+    let req = put_request(api, false, id, version, &body)?;
     let url_field = url_field(api, false);
     let now = Utc::now();
     let put = st
@@ -331,55 +331,38 @@ pub fn url_field(api: Api, isa: bool) -> &'static str {
     }
 }
 
-/// An ISA create or update from its body in `api`'s format.
-pub fn isa_request(api: Api, id: Uuid, version: Option<String>, body: &[u8]) -> ApiResult<PutIsa> {
-    let (extents, url) = match api {
-        Api::V19 => {
-            let b: IsaIn19 = decode(body)?;
-            (extents19(&b.extents)?, b.flights_url)
-        }
-        Api::V22a => {
-            let b: IsaIn22 = decode(body)?;
-            (extents22(&b.extents)?, b.uss_base_url)
-        }
-    };
-    Ok(PutIsa {
-        id,
-        version,
-        footprint: extents.footprint,
-        altitude: extents.altitude,
-        time_start: extents.time.start,
-        time_end: extents.time.end,
-        url: url.ok_or_else(|| ApiError::bad(url_field(api, true), "required"))?,
-    })
-}
-
-/// A subscription create or update from its body in `api`'s format.
-pub fn subscription_request(
+/// What an ISA (`isa`) or subscription create or update asks, from its
+/// body in `api`'s format.
+pub fn put_request(
     api: Api,
+    isa: bool,
     id: Uuid,
     version: Option<String>,
     body: &[u8],
-) -> ApiResult<PutRidSubscription> {
+) -> ApiResult<PutRid> {
     let (extents, url) = match api {
         Api::V19 => {
-            let b: SubIn19 = decode(body)?;
-            let url = b.callbacks.and_then(|c| c.identification_service_area_url);
+            let b: In19 = decode(body)?;
+            let url = if isa {
+                b.flights_url
+            } else {
+                b.callbacks.and_then(|c| c.identification_service_area_url)
+            };
             (extents19(&b.extents)?, url)
         }
         Api::V22a => {
-            let b: SubIn22 = decode(body)?;
+            let b: In22 = decode(body)?;
             (extents22(&b.extents)?, b.uss_base_url)
         }
     };
-    Ok(PutRidSubscription {
+    Ok(PutRid {
         id,
         version,
         footprint: extents.footprint,
         altitude: extents.altitude,
         time_start: extents.time.start,
         time_end: extents.time.end,
-        url: url.ok_or_else(|| ApiError::bad(url_field(api, false), "required"))?,
+        url: url.ok_or_else(|| ApiError::bad(url_field(api, isa), "required"))?,
     })
 }
 
@@ -413,27 +396,18 @@ fn extents22(v: &Option<Volume4DIn>) -> ApiResult<Extents> {
     })
 }
 
+/// An F3411-22a ISA or subscription body.
 #[derive(Deserialize)]
-struct IsaIn22 {
+struct In22 {
     extents: Option<Volume4DIn>,
     uss_base_url: Option<String>,
 }
 
+/// An F3411-19 ISA (`flights_url`) or subscription (`callbacks`) body.
 #[derive(Deserialize)]
-struct SubIn22 {
-    extents: Option<Volume4DIn>,
-    uss_base_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct IsaIn19 {
+struct In19 {
     extents: Option<Volume4DIn19>,
     flights_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SubIn19 {
-    extents: Option<Volume4DIn19>,
     callbacks: Option<CallbacksIn19>,
 }
 

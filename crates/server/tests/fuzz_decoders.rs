@@ -184,7 +184,7 @@ proptest! {
         query in any::<String>(),
         numbers in prop::collection::vec(number(), 0..10),
     ) {
-        use server::rid::{isa_request, search_query, subscription_request, Api};
+        use server::rid::{put_request, search_query, Api};
         let mut d = dss::Dss::new(dss::Config::default(), [0; 32]);
         let id = uuid::Uuid::from_u128(1);
         let bodies = [
@@ -195,11 +195,11 @@ proptest! {
         let client_error = |e: dss::DssError| server::error::ApiError::from(e).status.is_client_error();
         for (api, body) in bodies {
             let bytes = serde_json::to_vec(&body).unwrap();
-            match isa_request(api, id, None, &bytes) {
+            match put_request(api, true, id, None, &bytes) {
                 Ok(req) => if let Err(e) = d.put_isa("sp", now(), req) { prop_assert!(client_error(e)) },
                 Err(e) => prop_assert!(e.status.is_client_error()),
             }
-            match subscription_request(api, id, None, &bytes) {
+            match put_request(api, false, id, None, &bytes) {
                 Ok(req) => if let Err(e) = d.put_rid_subscription("dp", now(), req) { prop_assert!(client_error(e)) },
                 Err(e) => prop_assert!(e.status.is_client_error()),
             }
