@@ -180,7 +180,18 @@ impl Dss {
             .collect())
     }
 
-    pub fn get_rid_subscription(&self, id: Uuid) -> Result<&RidSubscription> {
+    /// The caller's own RID subscription (403 for another's, as F3548-21's).
+    pub fn get_rid_subscription(&self, caller: &str, id: Uuid) -> Result<&RidSubscription> {
+        let s = self.rid_subscription(id)?;
+        if *s.manager != *caller {
+            return Err(DssError::Forbidden(format!(
+                "subscription {id} is managed by another USS"
+            )));
+        }
+        Ok(s)
+    }
+
+    fn rid_subscription(&self, id: Uuid) -> Result<&RidSubscription> {
         self.rid
             .subscriptions
             .get(&id)
@@ -437,7 +448,7 @@ impl Dss {
         id: Uuid,
         version: &str,
     ) -> Result<Outcome<RidSubscription>> {
-        let sub = self.get_rid_subscription(id)?.clone();
+        let sub = self.rid_subscription(id)?.clone();
         check_current(
             "subscription",
             id,
@@ -672,7 +683,7 @@ mod tests {
             vec![(Uuid::from_u128(1), 3)]
         );
         assert_eq!(
-            d.get_rid_subscription(Uuid::from_u128(1))
+            d.get_rid_subscription("dp", Uuid::from_u128(1))
                 .unwrap()
                 .notification_index,
             3
@@ -920,8 +931,8 @@ mod tests {
         let r = r.finish();
         assert_eq!(r.rid_counts(), (1, 1));
         assert_eq!(
-            r.get_rid_subscription(Uuid::from_u128(1)).unwrap(),
-            d.get_rid_subscription(Uuid::from_u128(1)).unwrap()
+            r.get_rid_subscription("dp", Uuid::from_u128(1)).unwrap(),
+            d.get_rid_subscription("dp", Uuid::from_u128(1)).unwrap()
         );
         assert_eq!(
             r.get_isa(Uuid::from_u128(11)).unwrap(),

@@ -237,15 +237,11 @@ async fn get_subscription(
     let id = parse_uuid(&id, "id")?;
     st.core
         .read(|d| {
-            let s = d.get_rid_subscription(id)?;
-            if *s.manager != *claims.sub {
-                return Err(dss::DssError::Forbidden(format!(
-                    "subscription {id} is managed by another USS"
-                )));
-            }
-            Ok(encode(&SubOne {
-                subscription: subscription_out(api, s),
-            }))
+            d.get_rid_subscription(&claims.sub, id).map(|s| {
+                encode(&SubOne {
+                    subscription: subscription_out(api, s),
+                })
+            })
         })
         .await
         .map_err(Into::into)
